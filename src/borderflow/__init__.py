@@ -1,0 +1,3 @@
+"""borderflow: keeps freight moving across land border gates."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,68 @@
+"""One error hierarchy for the whole platform.
+
+Every expected failure is a `BorderflowError` with an HTTP status code; the web layer and the
+CLI turn it into a 4xx answer or a readable message. A library's or a device's exception is mapped
+into one of these at the adapter edge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BorderflowError(Exception):
+    status_code: int = 400
+
+    def __init__(
+        self,
+        message: str,
+        status_code: int | None = None,
+        *,
+        field: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        self.field = field
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class NotFound(BorderflowError):
+    status_code = 404
+
+
+class Conflict(BorderflowError):
+    status_code = 409
+
+
+class InvalidInput(BorderflowError):
+    status_code = 422
+
+
+class NaiveDatetimeError(InvalidInput):
+    """A datetime without a time zone reached code that needs an instant in time."""
+
+
+class NetworkFileError(BorderflowError):
+    """A network file is unreadable or invalid: names the file, the key path and the reason."""
+
+    status_code = 422
+
+    def __init__(self, path: str, problems: list[tuple[str, str]]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = [f"{path}: {key or '<file>'}: {reason}" for key, reason in problems]
+        super().__init__("\n".join(lines))
+
+
+class CrossingNotFound(NotFound):
+    pass
+
+
+class RouteNotFound(NotFound):
+    pass

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from borderflow.clock import FixedClock
+from borderflow.network.loader import load_network
+from borderflow.network.schemas import Network
+from tests.fixtures.db import SKIPPED, database_url, engine, session  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def lang_son() -> Network:
+    return load_network("lang-son")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 23, 3, 0, tzinfo=UTC))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SKIPPED:
+        terminalreporter.write_sep("!", "NOTICE: the PostgreSQL pass was skipped", yellow=True)
+        terminalreporter.write_line(SKIPPED[0])
