@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import typer
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_NAME = "borderflow"
@@ -50,6 +50,17 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'borderflow.sqlite3'}"
 
 
+class SettingsError(ValueError):
+    """A BORDERFLOW_ variable has a bad value: names the variable and the reason."""
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "BORDERFLOW_" + "_".join(str(p) for p in err["loc"]).upper()
+            lines.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("; ".join(lines)) from None

@@ -146,7 +146,8 @@ def compute_capacity(
 
     `start` and `end` must be timezone-aware (a naive datetime raises `NaiveDatetimeError`).
     Slots start at `start` (floored to the minute) and last `slot`; the last one may be cut short
-    by `end`. A slot's capacity is ⌊Σ over routes of lanes × rate × open-minutes/60 × factor⌋.
+    by `end`. A slot's capacity is Σ over routes of ⌊lanes × rate × open-minutes/60 × factor⌋
+    (each route rounds down on its own: a lane clears whole vehicles).
     `extra_exceptions` are run-time exceptions (the database's) added to the network file's.
     """
     start_utc = require_aware(start, "start")

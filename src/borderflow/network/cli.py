@@ -183,13 +183,11 @@ def capacity(
     days.add_column("capacity", justify="right")
     days.add_column("why")
     for d, total in day_totals.items():
-        noon = datetime.combine(d, time(12), vn)
         why = ""
         for s in table.slots():
             if s.start.astimezone(vn).date() == d and s.reasons:
                 why = "; ".join(s.reasons)
                 break
-        del noon
         days.add_row(d.strftime("%a %d %b %Y"), str(total), why)
     console.print(days)
     if hidden:

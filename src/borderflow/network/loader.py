@@ -61,7 +61,10 @@ def parse_network(text: str, source: str) -> Network:
         for err in exc.errors():
             loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and "[" in x))
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append((_key_path(loc, raw), msg))
+            key = _key_path(loc, raw)
+            if not key and ": " in msg:  # a whole-network check names its own key path
+                key, _, msg = msg.partition(": ")
+            problems.append((key, msg))
         raise NetworkFileError(source, problems) from exc
 
 

@@ -294,10 +294,14 @@ class CalendarException(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> CalendarException:
-        by_days = self.from_ is not None
-        by_instants = self.starts is not None
+        by_days = self.from_ is not None or self.to is not None
+        by_instants = self.starts is not None or self.ends is not None
         if by_days == by_instants:
             raise ValueError("give either from/to (dates) or starts/ends (instants), not both")
+        if by_days and self.from_ is None:
+            raise ValueError("from (the first day) is missing")
+        if by_instants and self.starts is None:
+            raise ValueError("starts (the first instant) is missing")
         if by_days and self.to is not None and self.from_ is not None and self.to < self.from_:
             raise ValueError("to is before from")
         if by_instants and self.ends and self.starts and self.ends <= self.starts:
@@ -358,9 +362,9 @@ class Network(_Strict):
         ids = [c.id for c in self.crossings]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
-            raise ValueError(f"crossing id(s) used twice: {', '.join(dupes)}")
+            raise ValueError(f"crossings: crossing id(s) used twice: {', '.join(dupes)}")
         for i, exc in enumerate(self.exceptions):
-            check_exception_targets(self, exc, where=f"exceptions.{i}")
+            check_exception_targets(self, exc, where=f"exceptions[{i}]")
         return self
 
     @property
