@@ -20,9 +20,14 @@ class BorderflowError(Exception):
         *,
         field: str | None = None,
         details: dict[str, Any] | None = None,
+        vi: str | None = None,
+        zh: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.message_vi = vi
+        """The same reason in Vietnamese (shown to Vietnamese users and in API errors)."""
+        self.message_zh = zh
         if status_code is not None:
             self.status_code = status_code
         self.field = field
@@ -30,6 +35,25 @@ class BorderflowError(Exception):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
+
+    def as_problem(self) -> dict[str, Any]:
+        """One entry of an API error reply: field, reason in English, Vietnamese, Chinese."""
+        out: dict[str, Any] = {"field": self.field, "reason": self.message}
+        if self.message_vi:
+            out["reason_vi"] = self.message_vi
+        if self.message_zh:
+            out["reason_zh"] = self.message_zh
+        return out
+
+
+class ValidationFailed(BorderflowError):
+    """Several invalid fields at once (nothing is stored): a 422 listing each of them."""
+
+    status_code = 422
+
+    def __init__(self, problems: list[BorderflowError]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems) or "invalid input")
 
 
 class NotFound(BorderflowError):
@@ -66,3 +90,11 @@ class CrossingNotFound(NotFound):
 
 class RouteNotFound(NotFound):
     pass
+
+
+class Unauthorized(BorderflowError):
+    status_code = 401
+
+
+class Forbidden(BorderflowError):
+    status_code = 403

@@ -1,7 +1,20 @@
 """Every table of the platform, imported in one place for Alembic and the tests."""
 
+from borderflow.accounts.models import AccessToken, ApiKey, Organisation, User
 from borderflow.audit.models import AuditEntry
 from borderflow.db import Base
+from borderflow.declarations.models import (
+    AgencyResult,
+    GoodsLine,
+    SavedDriver,
+    SavedVehicle,
+    Shipment,
+    ShipmentRevision,
+)
 from borderflow.network.models import CalendarExceptionRow
 
-__all__ = ["AuditEntry", "Base", "CalendarExceptionRow"]
+__all__ = [
+    "AccessToken", "AgencyResult", "ApiKey", "AuditEntry", "Base", "CalendarExceptionRow",
+    "GoodsLine", "Organisation", "SavedDriver", "SavedVehicle", "Shipment", "ShipmentRevision",
+    "User",
+]

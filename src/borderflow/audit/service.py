@@ -17,7 +17,7 @@ def record(
     actor: str,
     action: str,
     entity: str,
-    entity_id: str | int,
+    entity_id: object,
     reason: str | None = None,
     changes: dict[str, Any] | None = None,
 ) -> AuditEntry:

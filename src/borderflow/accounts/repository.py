@@ -1,0 +1,59 @@
+"""SQL for accounts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from borderflow.accounts.models import AccessToken, ApiKey, Organisation, User
+
+
+def get_organisation(session: Session, org_id: uuid.UUID) -> Organisation | None:
+    return session.get(Organisation, org_id)
+
+
+def organisation_by_tax_code(session: Session, tax_code: str) -> Organisation | None:
+    return session.scalar(select(Organisation).where(Organisation.tax_code == tax_code))
+
+
+def list_organisations(session: Session) -> list[Organisation]:
+    return list(session.scalars(select(Organisation).order_by(Organisation.created_at)))
+
+
+def user_by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def get_user(session: Session, user_id: uuid.UUID) -> User | None:
+    return session.get(User, user_id)
+
+
+def token_user(session: Session, token_hash: str, now: datetime) -> User | None:
+    stmt = (
+        select(User)
+        .join(AccessToken, AccessToken.user_id == User.id)
+        .where(
+            AccessToken.token_hash == token_hash,
+            AccessToken.revoked_at.is_(None),
+            AccessToken.expires_at > now,
+            User.active.is_(True),
+        )
+    )
+    return session.scalar(stmt)
+
+
+def get_token(session: Session, token_hash: str) -> AccessToken | None:
+    return session.get(AccessToken, token_hash)
+
+
+def api_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
+    return session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    )
+
+
+def get_api_key(session: Session, key_id: uuid.UUID) -> ApiKey | None:
+    return session.get(ApiKey, key_id)

@@ -1,0 +1,145 @@
+"""SQL for declarations."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, Select, false, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from borderflow.accounts.roles import SEE_ALL_ROLES, Principal, Role
+from borderflow.declarations.models import (
+    AgencyResult,
+    SavedDriver,
+    SavedVehicle,
+    Shipment,
+    ShipmentRevision,
+)
+
+
+def visibility(principal: Principal) -> ColumnElement[bool] | None:
+    """The rows `principal` may see: None = all of them."""
+    if principal.has(*SEE_ALL_ROLES):
+        return None
+    clauses: list[ColumnElement[bool]] = []
+    if principal.has(Role.enterprise_user):
+        clauses.append(Shipment.organisation_id == principal.organisation_id)
+    if principal.has(Role.driver) and principal.id_number:
+        clauses.append(Shipment.driver_id_number == principal.id_number.upper())
+    if principal.crossings and principal.has(
+        Role.customs_officer, Role.border_guard_officer, Role.quarantine_officer,
+        Role.yard_operator, Role.traffic_police,
+    ):
+        clauses.extend(_crossing_clause(c) for c in sorted(principal.crossings))
+    return or_(*clauses) if clauses else false()
+
+
+def _crossing_clause(crossing: str) -> ColumnElement[bool]:
+    # `crossings` is a JSON list of ids (letters, digits, dashes): match the quoted id in its
+    # text form, which works the same on SQLite and PostgreSQL.
+    from sqlalchemy import String, cast
+
+    return cast(Shipment.crossings, String).contains(f'"{crossing}"')
+
+
+def _visible(stmt: Select[Shipment], principal: Principal) -> Select[Shipment]:
+    clause = visibility(principal)
+    return stmt if clause is None else stmt.where(clause)
+
+
+def get_shipment(
+    session: Session, shipment_id: uuid.UUID, principal: Principal, *, for_update: bool = False
+) -> Shipment | None:
+    stmt = _visible(select(Shipment).where(Shipment.id == shipment_id), principal)
+    stmt = stmt.options(selectinload(Shipment.lines))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
+
+
+def get_shipment_any(session: Session, shipment_id: uuid.UUID) -> Shipment | None:
+    return session.scalar(
+        select(Shipment).where(Shipment.id == shipment_id).options(selectinload(Shipment.lines))
+    )
+
+
+def by_customs_number(session: Session, number: str) -> Shipment | None:
+    return session.scalar(
+        select(Shipment).where(Shipment.customs_declaration_number == number)
+        .order_by(Shipment.created_at.desc()).limit(1)
+    )
+
+
+def by_idempotency_key(session: Session, org_id: uuid.UUID, key: str) -> Shipment | None:
+    return session.scalar(
+        select(Shipment)
+        .where(Shipment.organisation_id == org_id, Shipment.idempotency_key == key)
+        .options(selectinload(Shipment.lines))
+    )
+
+
+def list_shipments(
+    session: Session, principal: Principal, *, statuses: Iterable[str] | None, limit: int,
+    offset: int,
+) -> tuple[list[Shipment], int]:
+    base = _visible(select(Shipment), principal)
+    if statuses:
+        base = base.where(Shipment.status.in_(list(statuses)))
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.scalars(
+        base.options(selectinload(Shipment.lines))
+        .order_by(Shipment.created_at.desc(), Shipment.id)
+        .limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+def revisions(session: Session, shipment_id: uuid.UUID) -> list[ShipmentRevision]:
+    return list(session.scalars(
+        select(ShipmentRevision).where(ShipmentRevision.shipment_id == shipment_id)
+        .order_by(ShipmentRevision.id)
+    ))
+
+
+def saved_vehicle(session: Session, org_id: uuid.UUID, vehicle_id: uuid.UUID
+                  ) -> SavedVehicle | None:
+    return session.scalar(select(SavedVehicle).where(
+        SavedVehicle.id == vehicle_id, SavedVehicle.organisation_id == org_id))
+
+
+def saved_vehicle_by_plate(session: Session, org_id: uuid.UUID, plate: str) -> SavedVehicle | None:
+    return session.scalar(select(SavedVehicle).where(
+        SavedVehicle.plate == plate, SavedVehicle.organisation_id == org_id))
+
+
+def saved_driver(session: Session, org_id: uuid.UUID, driver_id: uuid.UUID) -> SavedDriver | None:
+    return session.scalar(select(SavedDriver).where(
+        SavedDriver.id == driver_id, SavedDriver.organisation_id == org_id))
+
+
+def saved_driver_by_id_number(session: Session, org_id: uuid.UUID, id_number: str
+                              ) -> SavedDriver | None:
+    return session.scalar(select(SavedDriver).where(
+        SavedDriver.id_number == id_number, SavedDriver.organisation_id == org_id))
+
+
+def list_saved_vehicles(session: Session, org_id: uuid.UUID) -> list[SavedVehicle]:
+    return list(session.scalars(select(SavedVehicle).where(
+        SavedVehicle.organisation_id == org_id).order_by(SavedVehicle.plate)))
+
+
+def list_saved_drivers(session: Session, org_id: uuid.UUID) -> list[SavedDriver]:
+    return list(session.scalars(select(SavedDriver).where(
+        SavedDriver.organisation_id == org_id).order_by(SavedDriver.id_number)))
+
+
+def agency_result_by_reference(session: Session, agency: str, reference: str
+                               ) -> AgencyResult | None:
+    return session.scalar(select(AgencyResult).where(
+        AgencyResult.agency == agency, AgencyResult.reference == reference))
+
+
+def agency_results(session: Session, shipment_id: uuid.UUID) -> list[AgencyResult]:
+    return list(session.scalars(select(AgencyResult).where(
+        AgencyResult.shipment_id == shipment_id).order_by(AgencyResult.reported_at)))

@@ -1,0 +1,392 @@
+"""Declaration rules: declare once, amend with history, the lifecycle, who may do what.
+
+Lifecycle: draft → submitted → amended (any number of times) → cancelled / completed.
+After a crossing slot is booked, only the driver may change (as in Latvia: booking data is
+frozen so it cannot be traded). Services never commit; every change is audited in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from borderflow.accounts.roles import Principal, Role
+from borderflow.audit import service as audit
+from borderflow.clock import Clock
+from borderflow.declarations import repository
+from borderflow.declarations.models import (
+    GoodsLine,
+    SavedDriver,
+    SavedVehicle,
+    Shipment,
+    ShipmentRevision,
+)
+from borderflow.declarations.schemas import (
+    OPEN_STATUSES,
+    DriverIn,
+    ShipmentCreate,
+    ShipmentStatus,
+    ShipmentUpdate,
+    VehicleIn,
+)
+from borderflow.declarations.validation import (
+    Problems,
+    check_crossings,
+    check_phyto,
+    check_window,
+    direction_for,
+    driver_data,
+    goods_data,
+    shelf_life,
+    vehicle_data,
+)
+from borderflow.errors import Conflict, Forbidden, InvalidInput, NotFound
+from borderflow.network.schemas import Network
+
+AMENDABLE_AFTER_BOOKING = frozenset({"driver", "reason"})
+
+
+class ShipmentNotFound(NotFound):
+    pass
+
+
+class IllegalTransition(Conflict):
+    pass
+
+
+def _require(principal: Principal, *roles: Role, action: str) -> None:
+    if not principal.has(*roles):
+        allowed = ", ".join(r.value for r in roles)
+        raise Forbidden(f"{action} needs one of the roles: {allowed}")
+
+
+def request_hash(shipment_in: ShipmentCreate) -> str:
+    return hashlib.sha256(shipment_in.model_dump_json().encode()).hexdigest()
+
+
+def _snapshot(s: Shipment, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "status": s.status, "version": s.version, "regime": s.regime, "direction": s.direction,
+        "crossings": s.crossings, "arrival_from": s.arrival_from.isoformat(),
+        "arrival_to": s.arrival_to.isoformat(), "cargo_class": s.cargo_class,
+        "shelf_life_hours": s.shelf_life_hours, "vehicle": s.vehicle, "driver": s.driver,
+        "phytosanitary_certificate": s.phytosanitary_certificate,
+        "customs_declaration_number": s.customs_declaration_number, "origin": s.origin,
+        "goods": [{k: str(v) if k in ("quantity", "gross_weight_kg", "value") else v
+                   for k, v in ln.items()} for ln in lines],
+    }
+
+
+def _line_dicts(s: Shipment) -> list[dict[str, Any]]:
+    return [
+        {"line_no": ln.line_no, "hs_code": ln.hs_code, "description": ln.description,
+         "quantity": ln.quantity, "unit": ln.unit, "gross_weight_kg": ln.gross_weight_kg,
+         "value": ln.value, "currency": ln.currency, "cargo_class": ln.cargo_class,
+         "shelf_life_hours": ln.shelf_life_hours}
+        for ln in s.lines
+    ]
+
+
+def _revision(session: Session, s: Shipment, *, actor: str, action: str, at: datetime,
+              changed: list[str], lines: list[dict[str, Any]]) -> None:
+    session.add(ShipmentRevision(
+        shipment_id=s.id, version=s.version, status=s.status, at=at, actor=actor,
+        action=action, changed_fields=changed, snapshot=_snapshot(s, lines),
+    ))
+
+
+def _resolve_vehicle(session: Session, org_id: uuid.UUID, shipment_in: ShipmentCreate,
+                     problems: Problems) -> VehicleIn | None:
+    if shipment_in.vehicle is not None:
+        return shipment_in.vehicle
+    if shipment_in.vehicle_id is None:
+        problems.add("vehicle", "give the vehicle or a saved vehicle_id",
+                     "cần nhập phương tiện hoặc chọn xe đã lưu", "请填写车辆或选择已保存的车辆")
+        return None
+    saved = repository.saved_vehicle(session, org_id, shipment_in.vehicle_id)
+    if saved is None:
+        problems.add("vehicle_id", "no saved vehicle with this id in your organisation",
+                     "không có xe đã lưu với mã này", "本企业没有此已保存车辆")
+        return None
+    data = saved.data
+    return VehicleIn(plate=data["plate"], trailer_plate=data.get("trailer_plate"),
+                     gms_permit=data.get("gms_permit"), containers=data.get("containers", []))
+
+
+def _resolve_driver(session: Session, org_id: uuid.UUID, shipment_in: ShipmentCreate,
+                    problems: Problems) -> DriverIn | None:
+    if shipment_in.driver is not None:
+        return shipment_in.driver
+    if shipment_in.driver_id is None:
+        problems.add("driver", "give the driver or a saved driver_id",
+                     "cần nhập lái xe hoặc chọn lái xe đã lưu", "请填写司机或选择已保存的司机")
+        return None
+    saved = repository.saved_driver(session, org_id, shipment_in.driver_id)
+    if saved is None:
+        problems.add("driver_id", "no saved driver with this id in your organisation",
+                     "không có lái xe đã lưu với mã này", "本企业没有此已保存司机")
+        return None
+    return DriverIn.model_validate(saved.data)
+
+
+def create_shipment(
+    session: Session,
+    *,
+    shipment_in: ShipmentCreate,
+    principal: Principal,
+    clock: Clock,
+    network: Network,
+    hs_country: str = "VN",
+    idempotency_key: str | None = None,
+) -> tuple[Shipment, bool]:
+    """Declare a shipment. Returns it and whether this was a replay of an earlier request with
+    the same idempotency key (then nothing new is created)."""
+    _require(principal, Role.enterprise_user, action="declaring a shipment")
+    org_id = principal.organisation_id
+    digest = request_hash(shipment_in)
+    if idempotency_key is not None:
+        existing = repository.by_idempotency_key(session, org_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest)
+    now = clock.now()
+    problems = Problems()
+    vehicle_in = _resolve_vehicle(session, org_id, shipment_in, problems)
+    driver_in = _resolve_driver(session, org_id, shipment_in, problems)
+    vehicle = vehicle_data(vehicle_in, problems) if vehicle_in else {}
+    driver = driver_data(driver_in, problems) if driver_in else {}
+    crossings = check_crossings(network, shipment_in.crossings, problems)
+    check_window(shipment_in.arrival_from, shipment_in.arrival_to, now, problems)
+    direction = direction_for(shipment_in.regime, shipment_in.direction, problems)
+    lines, plant = goods_data(shipment_in.goods, problems, hs_country=hs_country)
+    check_phyto(plant, shipment_in.phytosanitary_certificate, problems)
+    problems.raise_if_any()
+
+    cargo, life = shelf_life(lines)
+    status = ShipmentStatus.submitted if shipment_in.submit else ShipmentStatus.draft
+    shipment = Shipment(
+        id=uuid.uuid4(), organisation_id=org_id, created_by=principal.actor, status=status.value,
+        version=1, regime=shipment_in.regime.value, direction=direction.value,
+        crossings=crossings, arrival_from=shipment_in.arrival_from,
+        arrival_to=shipment_in.arrival_to, cargo_class=cargo.value, shelf_life_hours=life,
+        vehicle=vehicle, driver=driver, driver_id_number=driver["id_number"],
+        phytosanitary_certificate=shipment_in.phytosanitary_certificate,
+        customs_declaration_number=shipment_in.customs_declaration_number,
+        origin=shipment_in.origin, idempotency_key=idempotency_key, request_hash=digest,
+        created_at=now, updated_at=now, submitted_at=now if shipment_in.submit else None,
+    )
+    shipment.lines = [GoodsLine(**ln) for ln in lines]
+    try:
+        with session.begin_nested():
+            session.add(shipment)
+            session.flush()
+    except IntegrityError:
+        # A concurrent request with the same idempotency key won the race.
+        if idempotency_key is None:
+            raise
+        existing = repository.by_idempotency_key(session, org_id, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, digest)
+    if shipment_in.save_vehicle and vehicle_in is not None:
+        _save_vehicle(session, org_id, vehicle, now)
+    if shipment_in.save_driver and driver_in is not None:
+        _save_driver(session, org_id, driver, now)
+    _revision(session, shipment, actor=principal.actor, action="create", at=now,
+              changed=[], lines=lines)
+    audit.record(session, clock=clock, actor=principal.actor, action="shipment.create",
+                 entity="shipment", entity_id=shipment.id,
+                 changes={"status": shipment.status, "crossings": crossings})
+    return shipment, False
+
+
+def _replay(existing: Shipment, digest: str) -> tuple[Shipment, bool]:
+    if existing.request_hash != digest:
+        raise Conflict(
+            "this Idempotency-Key was used for a different request",
+            field="Idempotency-Key", vi="khóa Idempotency-Key đã dùng cho yêu cầu khác",
+            zh="该幂等键已用于其他请求",
+        )
+    return existing, True
+
+
+def _save_vehicle(session: Session, org_id: uuid.UUID, vehicle: dict[str, Any],
+                  now: datetime) -> None:
+    saved = repository.saved_vehicle_by_plate(session, org_id, vehicle["plate"])
+    if saved is None:
+        session.add(SavedVehicle(organisation_id=org_id, plate=vehicle["plate"], data=vehicle,
+                                 created_at=now))
+    else:
+        saved.data = vehicle
+
+
+def _save_driver(session: Session, org_id: uuid.UUID, driver: dict[str, Any],
+                 now: datetime) -> None:
+    saved = repository.saved_driver_by_id_number(session, org_id, driver["id_number"])
+    if saved is None:
+        session.add(SavedDriver(organisation_id=org_id, id_number=driver["id_number"],
+                                data=driver, created_at=now))
+    else:
+        saved.data = driver
+
+
+def get_shipment(session: Session, *, shipment_id: uuid.UUID, principal: Principal,
+                 for_update: bool = False) -> Shipment:
+    """A shipment the caller may see; others are reported as not found (no existence leak)."""
+    if principal.has(Role.camera, Role.peer_platform) and not principal.has(Role.agency_system):
+        raise Forbidden("machine clients of this kind cannot read declarations")
+    s = repository.get_shipment(session, shipment_id, principal, for_update=for_update)
+    if s is None:
+        raise ShipmentNotFound(f"no shipment {shipment_id}", field="shipment_id")
+    return s
+
+
+def list_shipments(session: Session, *, principal: Principal, statuses: list[str] | None,
+                   limit: int, offset: int) -> tuple[list[Shipment], int]:
+    if principal.has(Role.camera, Role.peer_platform) and not principal.has(Role.agency_system):
+        raise Forbidden("machine clients of this kind cannot read declarations")
+    return repository.list_shipments(session, principal, statuses=statuses, limit=limit,
+                                     offset=offset)
+
+
+def _own(principal: Principal, s: Shipment, action: str) -> None:
+    _require(principal, Role.enterprise_user, action=action)
+    if s.organisation_id != principal.organisation_id:
+        raise ShipmentNotFound(f"no shipment {s.id}", field="shipment_id")
+
+
+def amend_shipment(
+    session: Session, *, shipment_id: uuid.UUID, update: ShipmentUpdate, principal: Principal,
+    clock: Clock, network: Network, hs_country: str = "VN",
+) -> Shipment:
+    s = get_shipment(session, shipment_id=shipment_id, principal=principal, for_update=True)
+    _own(principal, s, "amending a shipment")
+    if ShipmentStatus(s.status) not in OPEN_STATUSES:
+        raise IllegalTransition(f"a {s.status} shipment cannot be amended", field="status")
+    given = {k for k in update.model_fields_set if getattr(update, k) is not None}
+    if not given - {"reason"}:
+        raise InvalidInput("nothing to change", field="body", vi="không có gì để thay đổi")
+    if s.booked_slot_start is not None:
+        frozen = sorted(given - AMENDABLE_AFTER_BOOKING)
+        if frozen:
+            raise Conflict(
+                f"a crossing slot is booked: only the driver may change, not {', '.join(frozen)}",
+                field=frozen[0],
+                vi="đã đặt lượt qua cửa khẩu: chỉ được đổi lái xe",
+                zh="已预约通关时段：只能更换司机",
+            )
+    now = clock.now()
+    problems = Problems()
+    lines = _line_dicts(s)
+    changes: dict[str, Any] = {}
+    if update.vehicle is not None:
+        changes["vehicle"] = vehicle_data(update.vehicle, problems)
+    if update.driver is not None:
+        changes["driver"] = driver_data(update.driver, problems)
+    if update.crossings is not None:
+        changes["crossings"] = check_crossings(network, update.crossings, problems)
+    if update.arrival_from is not None or update.arrival_to is not None:
+        a_from = update.arrival_from or s.arrival_from
+        a_to = update.arrival_to or s.arrival_to
+        check_window(a_from, a_to, now, problems)
+        changes["arrival_from"], changes["arrival_to"] = a_from, a_to
+    plant = any(ln["hs_code"][:2] in {f"{c:02d}" for c in range(6, 15)} for ln in lines)
+    if update.goods is not None:
+        lines, plant = goods_data(update.goods, problems, hs_country=hs_country)
+    for key in ("phytosanitary_certificate", "customs_declaration_number", "origin"):
+        if key in given:
+            changes[key] = getattr(update, key)
+    check_phyto(plant, changes.get("phytosanitary_certificate", s.phytosanitary_certificate),
+                problems)
+    problems.raise_if_any()
+
+    for key, value in changes.items():
+        setattr(s, key, value)
+    if "driver" in changes:
+        s.driver_id_number = changes["driver"]["id_number"]
+    if update.goods is not None:
+        s.lines = [GoodsLine(**ln) for ln in lines]
+        cargo, life = shelf_life(lines)
+        s.cargo_class, s.shelf_life_hours = cargo.value, life
+    s.version += 1
+    if s.status != ShipmentStatus.draft:
+        s.status = ShipmentStatus.amended.value
+    s.updated_at = now
+    changed = sorted(given - {"reason"})
+    _revision(session, s, actor=principal.actor, action="amend", at=now, changed=changed,
+              lines=lines)
+    audit.record(session, clock=clock, actor=principal.actor, action="shipment.amend",
+                 entity="shipment", entity_id=s.id, reason=update.reason,
+                 changes={"fields": changed, "version": s.version})
+    return s
+
+
+def _transition(
+    session: Session, s: Shipment, *, to: ShipmentStatus, allowed_from: set[ShipmentStatus],
+    principal: Principal, clock: Clock, reason: str | None = None,
+) -> Shipment:
+    if ShipmentStatus(s.status) not in allowed_from:
+        raise IllegalTransition(f"a {s.status} shipment cannot become {to.value}",
+                                field="status")
+    now = clock.now()
+    before = s.status
+    s.status = to.value
+    s.updated_at = now
+    if to is ShipmentStatus.submitted:
+        s.submitted_at = now
+    _revision(session, s, actor=principal.actor, action=to.value, at=now, changed=["status"],
+              lines=_line_dicts(s))
+    audit.record(session, clock=clock, actor=principal.actor, action=f"shipment.{to.value}",
+                 entity="shipment", entity_id=s.id, reason=reason,
+                 changes={"status": [before, to.value]})
+    return s
+
+
+def submit_shipment(session: Session, *, shipment_id: uuid.UUID, principal: Principal,
+                    clock: Clock) -> Shipment:
+    s = get_shipment(session, shipment_id=shipment_id, principal=principal, for_update=True)
+    _own(principal, s, "submitting a shipment")
+    if s.arrival_to <= clock.now():
+        raise InvalidInput("the arrival window has passed: amend it first", field="arrival_to")
+    return _transition(session, s, to=ShipmentStatus.submitted,
+                       allowed_from={ShipmentStatus.draft}, principal=principal, clock=clock)
+
+
+def cancel_shipment(session: Session, *, shipment_id: uuid.UUID, principal: Principal,
+                    clock: Clock, reason: str) -> Shipment:
+    s = get_shipment(session, shipment_id=shipment_id, principal=principal, for_update=True)
+    if not principal.has(Role.operator, Role.admin):
+        _own(principal, s, "cancelling a shipment")
+    return _transition(session, s, to=ShipmentStatus.cancelled, allowed_from=set(OPEN_STATUSES),
+                       principal=principal, clock=clock, reason=reason)
+
+
+def complete_shipment(session: Session, *, shipment_id: uuid.UUID, principal: Principal,
+                      clock: Clock) -> Shipment:
+    _require(principal, Role.customs_officer, Role.border_guard_officer, Role.operator,
+             Role.agency_system, action="completing a shipment")
+    s = get_shipment(session, shipment_id=shipment_id, principal=principal, for_update=True)
+    return _transition(session, s, to=ShipmentStatus.completed,
+                       allowed_from={ShipmentStatus.submitted, ShipmentStatus.amended},
+                       principal=principal, clock=clock)
+
+
+def revisions(session: Session, *, shipment_id: uuid.UUID, principal: Principal
+              ) -> list[ShipmentRevision]:
+    get_shipment(session, shipment_id=shipment_id, principal=principal)
+    return repository.revisions(session, shipment_id)
+
+
+def mark_slot_booked(session: Session, *, shipment: Shipment, slot_start: datetime | None,
+                     actor: str, clock: Clock) -> None:
+    """Called by the queue when a slot is booked or released (freezes booking data)."""
+    shipment.booked_slot_start = slot_start
+    shipment.updated_at = clock.now()
+    audit.record(session, clock=clock, actor=actor, action="shipment.slot",
+                 entity="shipment", entity_id=shipment.id,
+                 changes={"booked_slot_start": slot_start.isoformat() if slot_start else None})

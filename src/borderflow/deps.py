@@ -1,0 +1,77 @@
+"""FastAPI dependencies: the request's transaction, the clock, the network, the caller.
+
+Each request owns one transaction: committed when the handler returns, rolled back on any error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from borderflow.accounts import service as accounts
+from borderflow.accounts.roles import Principal, Role
+from borderflow.clock import Clock
+from borderflow.errors import Forbidden, Unauthorized
+from borderflow.network.schemas import Network
+
+bearer = HTTPBearer(auto_error=False, description="Token from /api/v1/auth/token")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="A machine client's key")
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_network(request: Request) -> Network:
+    network: Network = request.app.state.network
+    return network
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+NetworkDep = Annotated[Network, Depends(get_network)]
+
+
+def current_principal(
+    session: SessionDep,
+    clock: ClockDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+) -> Principal:
+    if api_key:
+        return accounts.authenticate_api_key(session, raw_key=api_key)
+    if credentials is None:
+        raise Unauthorized("sign in: send Authorization: Bearer <token> or X-API-Key")
+    return accounts.authenticate_token(session, raw_token=credentials.credentials, clock=clock)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require(*roles: Role) -> Any:
+    """A dependency that lets only callers with one of `roles` through (403 otherwise)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if not principal.has(*roles):
+            raise Forbidden("this needs one of the roles: " + ", ".join(r.value for r in roles))
+        return principal
+
+    return Depends(check)
