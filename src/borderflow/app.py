@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from borderflow import __version__
@@ -18,6 +19,32 @@ from borderflow.network.loader import load_network
 from borderflow.network.schemas import Network
 
 API = "/api/v1"
+
+
+class Problem(BaseModel):
+    field: str | None = Field(description="The offending field (e.g. goods[0].hs_code)")
+    reason: str = Field(description="Why, in English")
+    reason_vi: str | None = Field(default=None, description="Why, in Vietnamese")
+    reason_zh: str | None = Field(default=None, description="Why, in Chinese")
+
+
+class ErrorReply(BaseModel):
+    detail: list[Problem]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorReply, "description": text}
+    for code, text in (
+        (400, "Bad request"),
+        (401, "Not signed in, or the token/key is unknown, expired or revoked"),
+        (403, "Signed in, but the role does not allow this"),
+        (404, "Not found (or not visible to the caller)"),
+        (409, "Conflicts with the current state"),
+        (413, "Too large"),
+        (415, "Unsupported file type"),
+        (422, "Invalid input: each problem names its field and the reason (en/vi/zh)"),
+    )
+}
 
 # Vietnamese and Chinese for pydantic's most common reasons (the English is pydantic's own).
 _REASONS: dict[str, tuple[str, str]] = {
@@ -118,6 +145,6 @@ def create_app(
     from borderflow.accounts.router import router as accounts_router
     from borderflow.declarations.router import router as declarations_router
 
-    app.include_router(accounts_router, prefix=API)
-    app.include_router(declarations_router, prefix=API)
+    app.include_router(accounts_router, prefix=API, responses=ERROR_RESPONSES)
+    app.include_router(declarations_router, prefix=API, responses=ERROR_RESPONSES)
     return app

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
-from fastapi.security import HTTPAuthorizationCredentials, OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, status
+from fastapi.security import HTTPAuthorizationCredentials
 
 from borderflow.accounts import repository, service
 from borderflow.accounts.roles import Principal, Role
@@ -29,11 +29,15 @@ AdminOrOperator = Annotated[Principal, require(Role.admin, Role.operator)]
 
 
 @router.post("/auth/token", response_model=TokenRead)
-def sign_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
-            clock: ClockDep) -> TokenRead:
+def sign_in(
+    username: Annotated[str, Form(min_length=1, max_length=100)],
+    password: Annotated[str, Form(min_length=1, max_length=200)],
+    session: SessionDep,
+    clock: ClockDep,
+    grant_type: Annotated[str, Form(pattern="^password$")] = "password",
+) -> TokenRead:
     """OAuth2 password flow: a bearer token for a person (12 h)."""
-    raw, token = service.login(session, username=form.username, password=form.password,
-                               clock=clock)
+    raw, token = service.login(session, username=username, password=password, clock=clock)
     return TokenRead(access_token=raw, expires_at=token.expires_at)
 
 
