@@ -8,7 +8,7 @@ install:  ## create .venv with borderflow and the test tools
 	python3 -m venv .venv && .venv/bin/pip install -e '.[test]'
 
 run:  ## the README's first command
-	python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/borderflow network show
+	python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/borderflow demo
 
 test:  ## the README's second command (what CI runs)
 	bash .ci/run

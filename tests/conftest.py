@@ -17,6 +17,15 @@ def lang_son() -> Network:
 
 
 @pytest.fixture
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 23, 3, 0, tzinfo=UTC))
 

@@ -25,6 +25,10 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
 
 def get_session(request: Request) -> Iterator[Session]:
     session: Session = request.app.state.sessionmaker()
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        # SQLite: take the write lock when the transaction begins, so concurrent writers wait
+        # their turn (busy_timeout) instead of failing to upgrade a read lock. No-op elsewhere.
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
     try:
         yield session
         session.commit()
@@ -45,7 +49,9 @@ def get_network(request: Request) -> Network:
     return network
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits before the response is sent, so a client is never
+# told "created" about something a failed commit lost.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 NetworkDep = Annotated[Network, Depends(get_network)]
 

@@ -49,5 +49,75 @@ def db_upgrade(revision: str = typer.Option("head", help="Target revision.")) ->
     console.print(f"[green]database at {revision}[/]: {url.split('@')[-1]}")
 
 
+@app.command("demo")
+def demo(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port."),
+    seconds: float = typer.Option(0, help="Stop after this many seconds (0: run until Ctrl-C)."),
+    rate: float = typer.Option(5.0, help="Declarations per wall-clock second."),
+    speed: float = typer.Option(288.0, help="Clock acceleration (288: a day in 5 minutes)."),
+    seed: int = typer.Option(2026, help="Random seed of the demo traffic."),
+) -> None:
+    """Run the platform with demo traffic: the real API on the embedded database, enterprises
+    declaring shipments and a customs system reporting channels, on an accelerated clock."""
+    import threading
+    import time
+    from datetime import timedelta
+
+    from rich.live import Live
+    from rich.table import Table
+
+    from borderflow import demo as demo_mod
+    from borderflow.app import create_app
+    from borderflow.network.capacity import compute_capacity
+    from borderflow.network.loader import load_network
+    from borderflow.network.schemas import Direction
+
+    settings = get_settings()
+    url = settings.resolved_database_url()
+    upgrade(url)
+    network = load_network(settings.network)
+    clock = demo_mod.accelerated(speed)
+    app_ = create_app(settings, clock=clock, network=network)
+    seeded = demo_mod.seed(app_.state.sessionmaker, clock, network)
+    stats = demo_mod.DemoStats()
+    stop = threading.Event()
+    duration = seconds if seconds > 0 else float("inf")
+
+    def table() -> Table:
+        now = clock.now()
+        t = Table(title=f"borderflow demo — platform clock {now:%Y-%m-%d %H:%M} UTC "
+                  f"(×{speed:g}), API {server.base_url}/docs")
+        for col in ("crossing", "declared", "export capacity next 24 h"):
+            t.add_column(col)
+        for c in network.crossings:
+            cap = compute_capacity(network, crossing_id=c.id, direction=Direction.export,
+                                   start=now, end=now + timedelta(hours=24)).total
+            t.add_row(c.id, str(stats.declared.get(c.id, 0)), str(cap))
+        t.caption = (f"refused {stats.refused} · amended {stats.amended} · cancelled "
+                     f"{stats.cancelled} · customs channels {dict(stats.results)} · "
+                     f"sign in as {', '.join(seeded['users'])} / {demo_mod.DEMO_PASSWORD}")
+        return t
+
+    with demo_mod.DemoServer(app_, host, port) as server:
+        worker = threading.Thread(target=demo_mod.run_traffic, kwargs={
+            "base_url": server.base_url, "clock": clock, "network": network,
+            "customs_key": seeded["customs_key"], "seconds": duration, "rate": rate,
+            "seed_value": seed, "stats": stats, "stop": stop}, daemon=True)
+        worker.start()
+        try:
+            with Live(table(), console=console, refresh_per_second=1) as live:
+                while worker.is_alive():
+                    time.sleep(1)
+                    live.update(table())
+        except KeyboardInterrupt:
+            stop.set()
+        worker.join(timeout=10)
+    if stats.last_refusal:
+        console.print(f"last refusal: {stats.last_refusal}", highlight=False)
+    console.print(f"[green]demo finished[/]: {sum(stats.declared.values())} shipments declared, "
+                  f"{stats.refused} refused; database: {url.split('@')[-1]}")
+
+
 def main() -> None:
     app()
