@@ -250,9 +250,52 @@ def test_open_minutes_add_up_whatever_the_slot_length(lang_son, crossing, direct
     coarse = compute_capacity(lang_son, crossing_id=crossing, direction=direction, start=start,
                               end=end, slot=timedelta(minutes=slot_minutes))
     assert int(fine.open_minutes.sum()) == int(coarse.open_minutes.sum())
-    # Flooring per slot: coarser slots never give less in total, never more than the exact rate.
-    rate = sum(r.directions[direction].per_hour for r in lang_son.crossing(crossing).routes)
-    exact = rate * int(coarse.open_minutes.sum()) / 60
-    assert fine.total <= coarse.total <= exact + 1e-6
+    # Whole vehicles counted cumulatively: any slot length gives ⌊exact total⌋ in all.
+    exact = sum(
+        r.directions[direction].per_hour / 60 * int(compute_capacity(
+            lang_son, crossing_id=crossing, direction=direction, start=start, end=end,
+            route_id=r.id, slot=timedelta(minutes=slot_minutes)).open_minutes.sum())
+        for r in lang_son.crossing(crossing).routes
+    )
+    assert fine.total == coarse.total == int(exact + 1e-6)
     assert (coarse.capacity >= 0).all()
     assert (coarse.open_minutes <= slot_minutes).all()
+
+
+def test_short_slots_lose_no_capacity(lang_son):
+    """Tan Thanh clears 10 exports an hour: 15-minute slots give 2 or 3, never 0 or 2 always."""
+    start = datetime(2024, 3, 5, 7, tzinfo=VN)
+    hourly = compute_capacity(lang_son, crossing_id="tan-thanh", direction=EXPORT, start=start,
+                              end=start + timedelta(hours=12))
+    quarter = compute_capacity(lang_son, crossing_id="tan-thanh", direction=EXPORT,
+                               start=start, end=start + timedelta(hours=12),
+                               slot=timedelta(minutes=15))
+    seven = compute_capacity(lang_son, crossing_id="chi-ma", direction=EXPORT, start=start,
+                             end=start + timedelta(hours=12), slot=timedelta(minutes=7))
+    assert hourly.total == quarter.total == 120
+    assert sorted(set(quarter.capacity.tolist())) == [2, 3]
+    assert seven.total == 48  # 4 an hour in 7-minute slots: 0s and 1s, nothing lost
+
+
+def test_opening_agreement_opens_a_normal_day_off():
+    import tomllib
+    from importlib import resources
+
+    from borderflow.network.loader import parse_network
+
+    text = (resources.files("borderflow.network") / "data" / "lang-son.toml").read_text("utf-8")
+    # China's side works Monday to Friday only in this variant.
+    seven = 'days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]'
+    cn_block = text.index("[sides.cn.hours]")
+    at = text.index(seven, cn_block)
+    text = text[:at] + 'days = ["mon", "tue", "wed", "thu", "fri"]' + text[at + len(seven):]
+    assert tomllib.loads(text)["sides"]["cn"]["hours"]["days"] == ["mon", "tue", "wed", "thu",
+                                                                     "fri"]
+    net = parse_network(text, "variant")
+    saturday = date(2024, 3, 9)
+    assert daily(net, "coc-nam", saturday, saturday)[saturday][0] == 0
+    weekend = CalendarException.model_validate({
+        "kind": "open", "crossings": ["coc-nam"], "side": "cn", "from": saturday,
+        "to": saturday, "reason": "weekend opening for the lychee harvest"})
+    opened = daily(net, "coc-nam", saturday, saturday, extra_exceptions=[weekend])
+    assert opened[saturday][0] == 24

@@ -142,6 +142,7 @@ def side_working_mask(
         for e in mine
         if e.kind in (ExceptionKind.hours, ExceptionKind.open) and e.hours and e.from_ is not None
     ]
+    openings = [e for e in mine if e.kind is ExceptionKind.open and not e.hours and e.from_]
     work = np.zeros(n, dtype=bool)
     holiday_closed = np.zeros(n, dtype=bool)
     for day in _local_dates(t0, n, zone):
@@ -152,6 +153,8 @@ def side_working_mask(
             assert e.from_ is not None
             if e.from_ <= day and (e.to is None or day <= e.to):
                 windows = list(e.hours or [])
+        if not windows and any(_covers_day(e, day) for e in openings):
+            windows = list(hours.windows)  # an opening agreement on a normal day off
         spans = [_window_minutes(day, w, zone) for w in windows]
         _paint(work, t0, spans, True)
         name = holiday_dates(info.country, info.subdivision, day.year).get(day)
@@ -163,8 +166,16 @@ def side_working_mask(
     lift = np.zeros(n, dtype=bool)
     for e in mine:
         if e.kind in (ExceptionKind.open, ExceptionKind.preregistered_only):
-            _paint(lift, t0, exception_intervals(e, home, t0, n), True)
+            spans = exception_intervals(e, home, t0, n)
+            _paint(lift, t0, spans, True)
+            if e.kind is ExceptionKind.open and e.starts is not None:
+                _paint(work, t0, spans, True)  # opened for these instants, hours or not
     return work & ~(holiday_closed & ~lift)
+
+
+def _covers_day(exc: CalendarException, day: date) -> bool:
+    assert exc.from_ is not None
+    return exc.from_ <= day and (exc.to is None or day <= exc.to)
 
 
 def status_closed_intervals(

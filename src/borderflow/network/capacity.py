@@ -78,8 +78,8 @@ class CapacityTable:
     def reasons(self, i: int) -> tuple[str, ...]:
         a = to_minute(self.slot_start(i))
         b = a + int(self.slot.total_seconds() // 60)
-        ends = [n.start for n in self.notes]
-        upto = bisect.bisect_left(ends, b)
+        starts = [n.start for n in self.notes]
+        upto = bisect.bisect_left(starts, b)
         seen: dict[str, None] = {}
         for note in self.notes[:upto]:
             if note.end > a:
@@ -146,8 +146,10 @@ def compute_capacity(
 
     `start` and `end` must be timezone-aware (a naive datetime raises `NaiveDatetimeError`).
     Slots start at `start` (floored to the minute) and last `slot`; the last one may be cut short
-    by `end`. A slot's capacity is Σ over routes of ⌊lanes × rate × open-minutes/60 × factor⌋
-    (each route rounds down on its own: a lane clears whole vehicles).
+    by `end`. The exact clearance of a slot is Σ over routes of lanes × rate × open-minutes/60 ×
+    factor; capacities are whole vehicles, counted cumulatively from `start` (a slot gets the
+    vehicles completed within it), so the slots of a range add up to ⌊its exact total⌋ whatever
+    the slot length.
     `extra_exceptions` are run-time exceptions (the database's) added to the network file's.
     """
     start_utc = require_aware(start, "start")
@@ -180,7 +182,7 @@ def compute_capacity(
             label += f": {crossing.status.reason}"
         notes += [Note(a, b, label) for a, b in status_spans]
 
-    capacity = np.zeros(n_slots, dtype=np.int64)
+    exact = np.zeros(n_slots, dtype=np.float64)  # fractional vehicles per slot, all routes
     open_any = np.zeros(n, dtype=bool)
     prereg_any = np.zeros(n, dtype=bool)
     cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -195,10 +197,15 @@ def compute_capacity(
         open_mask, factor, prereg = cache[key]
         open_mask = open_mask & in_range
         effective = (open_mask * factor).reshape(n_slots, slot_min).sum(axis=1)
-        capacity += np.floor(effective * (rate.per_hour / 60.0) + 1e-9).astype(np.int64)
+        exact += effective * (rate.per_hour / 60.0)
         open_any |= open_mask
         prereg_any |= prereg & open_mask
 
+    # Whole vehicles: accumulate the exact clearance from the range's start and give each slot
+    # the vehicles completed within it. Slots then add up to ⌊exact total⌋ whatever their
+    # length, and a 4.5-per-hour gate alternates 4 and 5 instead of losing the half each hour.
+    completed = np.floor(np.cumsum(exact) + 1e-6).astype(np.int64)
+    capacity = np.diff(completed, prepend=np.int64(0))
     # Notes are collected per route; keep each once, sorted for the slot lookup.
     unique = sorted(set(notes), key=lambda x: (x.start, x.end, x.label))
     return CapacityTable(
