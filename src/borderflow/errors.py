@@ -98,3 +98,43 @@ class Unauthorized(BorderflowError):
 
 class Forbidden(BorderflowError):
     status_code = 403
+
+
+# Vietnamese and Chinese for pydantic's most common reasons (the English is pydantic's own).
+_REASONS: dict[str, tuple[str, str]] = {
+    "missing": ("trường bắt buộc", "必填字段"),
+    "extra_forbidden": ("trường không được phép", "不允许的字段"),
+    "string_too_short": ("chuỗi quá ngắn", "字符串太短"),
+    "string_too_long": ("chuỗi quá dài", "字符串太长"),
+    "string_pattern_mismatch": ("định dạng không hợp lệ", "格式无效"),
+    "greater_than": ("giá trị phải lớn hơn giới hạn", "数值必须大于下限"),
+    "less_than_equal": ("giá trị vượt quá giới hạn", "数值超过上限"),
+    "timezone_aware": ("thời gian phải có múi giờ", "时间必须带时区"),
+    "enum": ("giá trị không nằm trong danh sách cho phép", "取值不在允许范围内"),
+    "uuid_parsing": ("mã định danh không hợp lệ", "标识符无效"),
+    "datetime_from_date_parsing": ("thời gian không hợp lệ", "时间无效"),
+    "datetime_parsing": ("thời gian không hợp lệ", "时间无效"),
+    "decimal_parsing": ("số không hợp lệ", "数字无效"),
+    "int_parsing": ("số nguyên không hợp lệ", "整数无效"),
+    "list_type": ("phải là danh sách", "必须是列表"),
+    "too_short": ("danh sách quá ngắn", "列表太短"),
+    "too_long": ("danh sách quá dài", "列表太长"),
+}
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for p in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
+        if isinstance(p, int):
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{p}]"]
+        else:
+            parts.append(str(p))
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def pydantic_problem(err: dict[str, Any]) -> dict[str, Any]:
+    """One API problem from one pydantic error: the field path and the reason in en/vi/zh."""
+    vi, zh = _REASONS.get(err["type"], ("dữ liệu không hợp lệ", "数据无效"))
+    loc = tuple(err.get("loc", ()))
+    field = str(loc[-1]) if loc and loc[0] == "header" else _field(loc)
+    return {"field": field, "reason": err["msg"], "reason_vi": vi, "reason_zh": zh}

@@ -39,13 +39,6 @@ def to_read(s: Shipment) -> ShipmentRead:
     )
 
 
-def _hs_country(principal: Principal, session: SessionDep) -> str:
-    from borderflow.accounts.repository import get_organisation
-
-    org = get_organisation(session, principal.organisation_id)
-    return "CN" if org is not None and org.country == "CN" else "VN"
-
-
 @router.post("/shipments", response_model=ShipmentRead, status_code=status.HTTP_201_CREATED,
              responses={200: {"description": "Replay of an earlier request (same key)"}})
 def declare(
@@ -58,7 +51,7 @@ def declare(
     """Declare a shipment once: goods, vehicle, driver, quarantine, crossings, arrival window."""
     shipment, replayed = service.create_shipment(
         session, shipment_in=shipment_in, principal=principal, clock=clock, network=network,
-        hs_country=_hs_country(principal, session), idempotency_key=idempotency_key,
+        hs_country=service.hs_country_for(session, principal), idempotency_key=idempotency_key,
     )
     if replayed:
         response.status_code = status.HTTP_200_OK
@@ -94,7 +87,7 @@ def amend(shipment_id: uuid.UUID, update: ShipmentUpdate, principal: Enterprise,
     """Amend (history kept). After a slot is booked only the driver may change."""
     s = service.amend_shipment(session, shipment_id=shipment_id, update=update,
                                principal=principal, clock=clock, network=network,
-                               hs_country=_hs_country(principal, session))
+                               hs_country=service.hs_country_for(session, principal))
     return to_read(s)
 
 

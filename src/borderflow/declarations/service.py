@@ -66,6 +66,14 @@ def _require(principal: Principal, *roles: Role, action: str) -> None:
         raise Forbidden(f"{action} needs one of the roles: {allowed}")
 
 
+def hs_country_for(session: Session, principal: Principal) -> str:
+    """Whose HS rules apply: a Chinese enterprise declares 10/13-digit codes, others AHTN."""
+    from borderflow.accounts.repository import get_organisation
+
+    org = get_organisation(session, principal.organisation_id)
+    return "CN" if org is not None and org.country == "CN" else "VN"
+
+
 def request_hash(shipment_in: ShipmentCreate) -> str:
     return hashlib.sha256(shipment_in.model_dump_json().encode()).hexdigest()
 
