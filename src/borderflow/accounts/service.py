@@ -83,6 +83,12 @@ def create_user(
             problems.append(InvalidInput(
                 f"an enterprise's users can only be enterprise_user or driver, not {bad[0]}",
                 field="roles"))
+    elif Role.enterprise_user in user_in.roles:
+        # Only enterprises declare: an officer must never declare what he later clears.
+        problems.append(InvalidInput(
+            f"enterprise_user is for enterprises' staff, not a {org.kind}'s", field="roles",
+            vi="vai trò doanh nghiệp chỉ dành cho nhân viên doanh nghiệp",
+            zh="企业用户角色仅限企业员工"))
     if network is not None:
         known = {c.id for c in network.crossings}
         for c in user_in.crossings:
@@ -90,10 +96,11 @@ def create_user(
                 problems.append(InvalidInput(f"unknown crossing {c!r}", field="crossings"))
     if problems:
         raise ValidationFailed(list(problems))
-    if repository.user_by_username(session, user_in.username):
+    username = user_in.username.lower()  # look-alike accounts differ by more than case
+    if repository.user_by_username(session, username):
         raise Conflict(f"username {user_in.username!r} is taken", field="username")
     user = User(
-        organisation_id=org.id, username=user_in.username, full_name=user_in.full_name,
+        organisation_id=org.id, username=username, full_name=user_in.full_name,
         password_hash=_hasher.hash(user_in.password),
         roles=sorted({r.value for r in user_in.roles if r in PERSON_ROLES}),
         crossings=sorted(set(user_in.crossings)), id_number=user_in.id_number,
@@ -110,7 +117,7 @@ def create_user(
 def login(
     session: Session, *, username: str, password: str, clock: Clock
 ) -> tuple[str, AccessToken]:
-    user = repository.user_by_username(session, username)
+    user = repository.user_by_username(session, username.lower())
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):

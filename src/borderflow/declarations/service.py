@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -80,65 +80,124 @@ def request_hash(shipment_in: ShipmentCreate) -> str:
 
 def _snapshot(s: Shipment, lines: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "status": s.status, "version": s.version, "regime": s.regime, "direction": s.direction,
-        "crossings": s.crossings, "arrival_from": s.arrival_from.isoformat(),
-        "arrival_to": s.arrival_to.isoformat(), "cargo_class": s.cargo_class,
-        "shelf_life_hours": s.shelf_life_hours, "vehicle": s.vehicle, "driver": s.driver,
+        "status": s.status,
+        "version": s.version,
+        "regime": s.regime,
+        "direction": s.direction,
+        "crossings": s.crossings,
+        "arrival_from": s.arrival_from.isoformat(),
+        "arrival_to": s.arrival_to.isoformat(),
+        "cargo_class": s.cargo_class,
+        "shelf_life_hours": s.shelf_life_hours,
+        "vehicle": s.vehicle,
+        "driver": s.driver,
         "phytosanitary_certificate": s.phytosanitary_certificate,
-        "customs_declaration_number": s.customs_declaration_number, "origin": s.origin,
-        "goods": [{k: str(v) if k in ("quantity", "gross_weight_kg", "value") else v
-                   for k, v in ln.items()} for ln in lines],
+        "customs_declaration_number": s.customs_declaration_number,
+        "origin": s.origin,
+        "goods": [
+            {
+                k: str(v) if k in ("quantity", "gross_weight_kg", "value") else v
+                for k, v in ln.items()
+            }
+            for ln in lines
+        ],
     }
 
 
 def _line_dicts(s: Shipment) -> list[dict[str, Any]]:
     return [
-        {"line_no": ln.line_no, "hs_code": ln.hs_code, "description": ln.description,
-         "quantity": ln.quantity, "unit": ln.unit, "gross_weight_kg": ln.gross_weight_kg,
-         "value": ln.value, "currency": ln.currency, "cargo_class": ln.cargo_class,
-         "shelf_life_hours": ln.shelf_life_hours}
+        {
+            "line_no": ln.line_no,
+            "hs_code": ln.hs_code,
+            "description": ln.description,
+            "quantity": ln.quantity,
+            "unit": ln.unit,
+            "gross_weight_kg": ln.gross_weight_kg,
+            "value": ln.value,
+            "currency": ln.currency,
+            "cargo_class": ln.cargo_class,
+            "shelf_life_hours": ln.shelf_life_hours,
+        }
         for ln in s.lines
     ]
 
 
-def _revision(session: Session, s: Shipment, *, actor: str, action: str, at: datetime,
-              changed: list[str], lines: list[dict[str, Any]]) -> None:
-    session.add(ShipmentRevision(
-        shipment_id=s.id, version=s.version, status=s.status, at=at, actor=actor,
-        action=action, changed_fields=changed, snapshot=_snapshot(s, lines),
-    ))
+def _revision(
+    session: Session,
+    s: Shipment,
+    *,
+    actor: str,
+    action: str,
+    at: datetime,
+    changed: list[str],
+    lines: list[dict[str, Any]],
+) -> None:
+    session.add(
+        ShipmentRevision(
+            shipment_id=s.id,
+            version=s.version,
+            status=s.status,
+            at=at,
+            actor=actor,
+            action=action,
+            changed_fields=changed,
+            snapshot=_snapshot(s, lines),
+        )
+    )
 
 
-def _resolve_vehicle(session: Session, org_id: uuid.UUID, shipment_in: ShipmentCreate,
-                     problems: Problems) -> VehicleIn | None:
+def _resolve_vehicle(
+    session: Session, org_id: uuid.UUID, shipment_in: ShipmentCreate, problems: Problems
+) -> VehicleIn | None:
     if shipment_in.vehicle is not None:
         return shipment_in.vehicle
     if shipment_in.vehicle_id is None:
-        problems.add("vehicle", "give the vehicle or a saved vehicle_id",
-                     "cần nhập phương tiện hoặc chọn xe đã lưu", "请填写车辆或选择已保存的车辆")
+        problems.add(
+            "vehicle",
+            "give the vehicle or a saved vehicle_id",
+            "cần nhập phương tiện hoặc chọn xe đã lưu",
+            "请填写车辆或选择已保存的车辆",
+        )
         return None
     saved = repository.saved_vehicle(session, org_id, shipment_in.vehicle_id)
     if saved is None:
-        problems.add("vehicle_id", "no saved vehicle with this id in your organisation",
-                     "không có xe đã lưu với mã này", "本企业没有此已保存车辆")
+        problems.add(
+            "vehicle_id",
+            "no saved vehicle with this id in your organisation",
+            "không có xe đã lưu với mã này",
+            "本企业没有此已保存车辆",
+        )
         return None
     data = saved.data
-    return VehicleIn(plate=data["plate"], trailer_plate=data.get("trailer_plate"),
-                     gms_permit=data.get("gms_permit"), containers=data.get("containers", []))
+    return VehicleIn(
+        plate=data["plate"],
+        trailer_plate=data.get("trailer_plate"),
+        gms_permit=data.get("gms_permit"),
+        containers=data.get("containers", []),
+    )
 
 
-def _resolve_driver(session: Session, org_id: uuid.UUID, shipment_in: ShipmentCreate,
-                    problems: Problems) -> DriverIn | None:
+def _resolve_driver(
+    session: Session, org_id: uuid.UUID, shipment_in: ShipmentCreate, problems: Problems
+) -> DriverIn | None:
     if shipment_in.driver is not None:
         return shipment_in.driver
     if shipment_in.driver_id is None:
-        problems.add("driver", "give the driver or a saved driver_id",
-                     "cần nhập lái xe hoặc chọn lái xe đã lưu", "请填写司机或选择已保存的司机")
+        problems.add(
+            "driver",
+            "give the driver or a saved driver_id",
+            "cần nhập lái xe hoặc chọn lái xe đã lưu",
+            "请填写司机或选择已保存的司机",
+        )
         return None
     saved = repository.saved_driver(session, org_id, shipment_in.driver_id)
     if saved is None:
-        problems.add("driver_id", "no saved driver with this id in your organisation",
-                     "không có lái xe đã lưu với mã này", "本企业没有此已保存司机")
+        problems.add(
+            "driver_id",
+            "no saved driver with this id in your organisation",
+            "không có lái xe đã lưu với mã này",
+            "本企业没有此已保存司机",
+        )
         return None
     return DriverIn.model_validate(saved.data)
 
@@ -178,15 +237,29 @@ def create_shipment(
     cargo, life = shelf_life(lines)
     status = ShipmentStatus.submitted if shipment_in.submit else ShipmentStatus.draft
     shipment = Shipment(
-        id=uuid.uuid4(), organisation_id=org_id, created_by=principal.actor, status=status.value,
-        version=1, regime=shipment_in.regime.value, direction=direction.value,
-        crossings=crossings, arrival_from=shipment_in.arrival_from,
-        arrival_to=shipment_in.arrival_to, cargo_class=cargo.value, shelf_life_hours=life,
-        vehicle=vehicle, driver=driver, driver_id_number=driver["id_number"],
+        id=uuid.uuid4(),
+        organisation_id=org_id,
+        created_by=principal.actor,
+        status=status.value,
+        version=1,
+        regime=shipment_in.regime.value,
+        direction=direction.value,
+        crossings=crossings,
+        arrival_from=shipment_in.arrival_from.astimezone(UTC),
+        arrival_to=shipment_in.arrival_to.astimezone(UTC),
+        cargo_class=cargo.value,
+        shelf_life_hours=life,
+        vehicle=vehicle,
+        driver=driver,
+        driver_id_number=driver["id_number"],
         phytosanitary_certificate=shipment_in.phytosanitary_certificate,
         customs_declaration_number=shipment_in.customs_declaration_number,
-        origin=shipment_in.origin, idempotency_key=idempotency_key, request_hash=digest,
-        created_at=now, updated_at=now, submitted_at=now if shipment_in.submit else None,
+        origin=shipment_in.origin,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        created_at=now,
+        updated_at=now,
+        submitted_at=now if shipment_in.submit else None,
     )
     shipment.lines = [GoodsLine(**ln) for ln in lines]
     try:
@@ -205,11 +278,18 @@ def create_shipment(
         _save_vehicle(session, org_id, vehicle, now)
     if shipment_in.save_driver and driver_in is not None:
         _save_driver(session, org_id, driver, now)
-    _revision(session, shipment, actor=principal.actor, action="create", at=now,
-              changed=[], lines=lines)
-    audit.record(session, clock=clock, actor=principal.actor, action="shipment.create",
-                 entity="shipment", entity_id=shipment.id,
-                 changes={"status": shipment.status, "crossings": crossings})
+    _revision(
+        session, shipment, actor=principal.actor, action="create", at=now, changed=[], lines=lines
+    )
+    audit.record(
+        session,
+        clock=clock,
+        actor=principal.actor,
+        action="shipment.create",
+        entity="shipment",
+        entity_id=shipment.id,
+        changes={"status": shipment.status, "crossings": crossings},
+    )
     return shipment, False
 
 
@@ -217,34 +297,44 @@ def _replay(existing: Shipment, digest: str) -> tuple[Shipment, bool]:
     if existing.request_hash != digest:
         raise Conflict(
             "this Idempotency-Key was used for a different request",
-            field="Idempotency-Key", vi="khóa Idempotency-Key đã dùng cho yêu cầu khác",
+            field="Idempotency-Key",
+            vi="khóa Idempotency-Key đã dùng cho yêu cầu khác",
             zh="该幂等键已用于其他请求",
         )
     return existing, True
 
 
-def _save_vehicle(session: Session, org_id: uuid.UUID, vehicle: dict[str, Any],
-                  now: datetime) -> None:
+def _save_vehicle(
+    session: Session, org_id: uuid.UUID, vehicle: dict[str, Any], now: datetime
+) -> None:
     saved = repository.saved_vehicle_by_plate(session, org_id, vehicle["plate"])
     if saved is None:
-        session.add(SavedVehicle(organisation_id=org_id, plate=vehicle["plate"], data=vehicle,
-                                 created_at=now))
+        session.add(
+            SavedVehicle(
+                organisation_id=org_id, plate=vehicle["plate"], data=vehicle, created_at=now
+            )
+        )
     else:
         saved.data = vehicle
 
 
-def _save_driver(session: Session, org_id: uuid.UUID, driver: dict[str, Any],
-                 now: datetime) -> None:
+def _save_driver(
+    session: Session, org_id: uuid.UUID, driver: dict[str, Any], now: datetime
+) -> None:
     saved = repository.saved_driver_by_id_number(session, org_id, driver["id_number"])
     if saved is None:
-        session.add(SavedDriver(organisation_id=org_id, id_number=driver["id_number"],
-                                data=driver, created_at=now))
+        session.add(
+            SavedDriver(
+                organisation_id=org_id, id_number=driver["id_number"], data=driver, created_at=now
+            )
+        )
     else:
         saved.data = driver
 
 
-def get_shipment(session: Session, *, shipment_id: uuid.UUID, principal: Principal,
-                 for_update: bool = False) -> Shipment:
+def get_shipment(
+    session: Session, *, shipment_id: uuid.UUID, principal: Principal, for_update: bool = False
+) -> Shipment:
     """A shipment the caller may see; others are reported as not found (no existence leak)."""
     if principal.has(Role.camera, Role.peer_platform) and not principal.has(Role.agency_system):
         raise Forbidden("machine clients of this kind cannot read declarations")
@@ -254,12 +344,14 @@ def get_shipment(session: Session, *, shipment_id: uuid.UUID, principal: Princip
     return s
 
 
-def list_shipments(session: Session, *, principal: Principal, statuses: list[str] | None,
-                   limit: int, offset: int) -> tuple[list[Shipment], int]:
+def list_shipments(
+    session: Session, *, principal: Principal, statuses: list[str] | None, limit: int, offset: int
+) -> tuple[list[Shipment], int]:
     if principal.has(Role.camera, Role.peer_platform) and not principal.has(Role.agency_system):
         raise Forbidden("machine clients of this kind cannot read declarations")
-    return repository.list_shipments(session, principal, statuses=statuses, limit=limit,
-                                     offset=offset)
+    return repository.list_shipments(
+        session, principal, statuses=statuses, limit=limit, offset=offset
+    )
 
 
 def _own(principal: Principal, s: Shipment, action: str) -> None:
@@ -269,8 +361,14 @@ def _own(principal: Principal, s: Shipment, action: str) -> None:
 
 
 def amend_shipment(
-    session: Session, *, shipment_id: uuid.UUID, update: ShipmentUpdate, principal: Principal,
-    clock: Clock, network: Network, hs_country: str = "VN",
+    session: Session,
+    *,
+    shipment_id: uuid.UUID,
+    update: ShipmentUpdate,
+    principal: Principal,
+    clock: Clock,
+    network: Network,
+    hs_country: str = "VN",
 ) -> Shipment:
     s = get_shipment(session, shipment_id=shipment_id, principal=principal, for_update=True)
     _own(principal, s, "amending a shipment")
@@ -302,15 +400,17 @@ def amend_shipment(
         a_from = update.arrival_from or s.arrival_from
         a_to = update.arrival_to or s.arrival_to
         check_window(a_from, a_to, now, problems)
-        changes["arrival_from"], changes["arrival_to"] = a_from, a_to
+        changes["arrival_from"] = a_from.astimezone(UTC)
+        changes["arrival_to"] = a_to.astimezone(UTC)
     plant = any(ln["hs_code"][:2] in {f"{c:02d}" for c in range(6, 15)} for ln in lines)
     if update.goods is not None:
         lines, plant = goods_data(update.goods, problems, hs_country=hs_country)
     for key in ("phytosanitary_certificate", "customs_declaration_number", "origin"):
         if key in given:
             changes[key] = getattr(update, key)
-    check_phyto(plant, changes.get("phytosanitary_certificate", s.phytosanitary_certificate),
-                problems)
+    check_phyto(
+        plant, changes.get("phytosanitary_certificate", s.phytosanitary_certificate), problems
+    )
     problems.raise_if_any()
 
     for key, value in changes.items():
@@ -326,75 +426,137 @@ def amend_shipment(
         s.status = ShipmentStatus.amended.value
     s.updated_at = now
     changed = sorted(given - {"reason"})
-    _revision(session, s, actor=principal.actor, action="amend", at=now, changed=changed,
-              lines=lines)
-    audit.record(session, clock=clock, actor=principal.actor, action="shipment.amend",
-                 entity="shipment", entity_id=s.id, reason=update.reason,
-                 changes={"fields": changed, "version": s.version})
+    _revision(
+        session, s, actor=principal.actor, action="amend", at=now, changed=changed, lines=lines
+    )
+    audit.record(
+        session,
+        clock=clock,
+        actor=principal.actor,
+        action="shipment.amend",
+        entity="shipment",
+        entity_id=s.id,
+        reason=update.reason,
+        changes={"fields": changed, "version": s.version},
+    )
     return s
 
 
 def _transition(
-    session: Session, s: Shipment, *, to: ShipmentStatus, allowed_from: set[ShipmentStatus],
-    principal: Principal, clock: Clock, reason: str | None = None,
+    session: Session,
+    s: Shipment,
+    *,
+    to: ShipmentStatus,
+    allowed_from: set[ShipmentStatus],
+    principal: Principal,
+    clock: Clock,
+    reason: str | None = None,
 ) -> Shipment:
     if ShipmentStatus(s.status) not in allowed_from:
-        raise IllegalTransition(f"a {s.status} shipment cannot become {to.value}",
-                                field="status")
+        raise IllegalTransition(f"a {s.status} shipment cannot become {to.value}", field="status")
     now = clock.now()
     before = s.status
     s.status = to.value
     s.updated_at = now
     if to is ShipmentStatus.submitted:
         s.submitted_at = now
-    _revision(session, s, actor=principal.actor, action=to.value, at=now, changed=["status"],
-              lines=_line_dicts(s))
-    audit.record(session, clock=clock, actor=principal.actor, action=f"shipment.{to.value}",
-                 entity="shipment", entity_id=s.id, reason=reason,
-                 changes={"status": [before, to.value]})
+    _revision(
+        session,
+        s,
+        actor=principal.actor,
+        action=to.value,
+        at=now,
+        changed=["status"],
+        lines=_line_dicts(s),
+    )
+    audit.record(
+        session,
+        clock=clock,
+        actor=principal.actor,
+        action=f"shipment.{to.value}",
+        entity="shipment",
+        entity_id=s.id,
+        reason=reason,
+        changes={"status": [before, to.value]},
+    )
     return s
 
 
-def submit_shipment(session: Session, *, shipment_id: uuid.UUID, principal: Principal,
-                    clock: Clock) -> Shipment:
+def submit_shipment(
+    session: Session, *, shipment_id: uuid.UUID, principal: Principal, clock: Clock
+) -> Shipment:
     s = get_shipment(session, shipment_id=shipment_id, principal=principal, for_update=True)
     _own(principal, s, "submitting a shipment")
     if s.arrival_to <= clock.now():
         raise InvalidInput("the arrival window has passed: amend it first", field="arrival_to")
-    return _transition(session, s, to=ShipmentStatus.submitted,
-                       allowed_from={ShipmentStatus.draft}, principal=principal, clock=clock)
+    return _transition(
+        session,
+        s,
+        to=ShipmentStatus.submitted,
+        allowed_from={ShipmentStatus.draft},
+        principal=principal,
+        clock=clock,
+    )
 
 
-def cancel_shipment(session: Session, *, shipment_id: uuid.UUID, principal: Principal,
-                    clock: Clock, reason: str) -> Shipment:
+def cancel_shipment(
+    session: Session, *, shipment_id: uuid.UUID, principal: Principal, clock: Clock, reason: str
+) -> Shipment:
     s = get_shipment(session, shipment_id=shipment_id, principal=principal, for_update=True)
     if not principal.has(Role.operator, Role.admin):
         _own(principal, s, "cancelling a shipment")
-    return _transition(session, s, to=ShipmentStatus.cancelled, allowed_from=set(OPEN_STATUSES),
-                       principal=principal, clock=clock, reason=reason)
+    return _transition(
+        session,
+        s,
+        to=ShipmentStatus.cancelled,
+        allowed_from=set(OPEN_STATUSES),
+        principal=principal,
+        clock=clock,
+        reason=reason,
+    )
 
 
-def complete_shipment(session: Session, *, shipment_id: uuid.UUID, principal: Principal,
-                      clock: Clock) -> Shipment:
-    _require(principal, Role.customs_officer, Role.border_guard_officer, Role.operator,
-             Role.agency_system, action="completing a shipment")
+def complete_shipment(
+    session: Session, *, shipment_id: uuid.UUID, principal: Principal, clock: Clock
+) -> Shipment:
+    _require(
+        principal,
+        Role.customs_officer,
+        Role.border_guard_officer,
+        Role.operator,
+        Role.agency_system,
+        action="completing a shipment",
+    )
     s = get_shipment(session, shipment_id=shipment_id, principal=principal, for_update=True)
-    return _transition(session, s, to=ShipmentStatus.completed,
-                       allowed_from={ShipmentStatus.submitted, ShipmentStatus.amended},
-                       principal=principal, clock=clock)
+    return _transition(
+        session,
+        s,
+        to=ShipmentStatus.completed,
+        allowed_from={ShipmentStatus.submitted, ShipmentStatus.amended},
+        principal=principal,
+        clock=clock,
+    )
 
 
-def revisions(session: Session, *, shipment_id: uuid.UUID, principal: Principal
-              ) -> list[ShipmentRevision]:
+def revisions(
+    session: Session, *, shipment_id: uuid.UUID, principal: Principal
+) -> list[ShipmentRevision]:
     get_shipment(session, shipment_id=shipment_id, principal=principal)
     return repository.revisions(session, shipment_id)
 
 
-def mark_slot_booked(session: Session, *, shipment: Shipment, slot_start: datetime | None,
-                     actor: str, clock: Clock) -> None:
+def mark_slot_booked(
+    session: Session, *, shipment: Shipment, slot_start: datetime | None, actor: str, clock: Clock
+) -> None:
     """Called by the queue when a slot is booked or released (freezes booking data)."""
     shipment.booked_slot_start = slot_start
     shipment.updated_at = clock.now()
-    audit.record(session, clock=clock, actor=actor, action="shipment.slot",
-                 entity="shipment", entity_id=shipment.id,
-                 changes={"booked_slot_start": slot_start.isoformat() if slot_start else None})
+    audit.record(
+        session,
+        clock=clock,
+        actor=actor,
+        action="shipment.slot",
+        entity="shipment",
+        entity_id=shipment.id,
+        changes={"booked_slot_start": slot_start.isoformat() if slot_start else None},
+    )

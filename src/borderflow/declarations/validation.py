@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from borderflow.declarations.cargo import (
@@ -109,10 +110,10 @@ def goods_data(
             "line_no": i + 1,
             "hs_code": hs.code if hs else line.hs_code,
             "description": line.description,
-            "quantity": line.quantity,
+            "quantity": line.quantity.quantize(Decimal("0.001")),
             "unit": problems.check(parse_unit, line.unit, f"{p}.unit") or line.unit,
-            "gross_weight_kg": line.gross_weight_kg,
-            "value": line.value,
+            "gross_weight_kg": line.gross_weight_kg.quantize(Decimal("0.001")),
+            "value": line.value.quantize(Decimal("0.01")),
             "currency": problems.check(parse_currency, line.currency, f"{p}.currency")
             or line.currency,
             "cargo_class": line.cargo_class.value,
