@@ -17,6 +17,7 @@ from borderflow.db import make_engine, make_sessionmaker
 from borderflow.errors import BorderflowError, ValidationFailed, pydantic_problem
 from borderflow.network.loader import load_network
 from borderflow.network.schemas import Network
+from borderflow.queue.policy import QueuePolicy
 
 API = "/api/v1"
 
@@ -49,6 +50,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def create_app(
     settings: Settings | None = None, *, database_url: str | None = None,
     clock: Clock | None = None, network: Network | None = None,
+    queue_policy: QueuePolicy | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     url = database_url or settings.resolved_database_url()
@@ -63,6 +65,7 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock or SystemClock()
     app.state.network = network or load_network(settings.network)
+    app.state.queue_policy = queue_policy or QueuePolicy()
 
     @app.exception_handler(ValidationFailed)
     async def _many(request: Request, exc: ValidationFailed) -> JSONResponse:
@@ -106,9 +109,15 @@ def create_app(
     from borderflow.accounts.router import router as accounts_router
     from borderflow.declarations.bulk_router import router as bulk_router
     from borderflow.declarations.router import router as declarations_router
+    from borderflow.network.router import router as network_router
+    from borderflow.queue.router import public as public_router
+    from borderflow.queue.router import router as queue_router
 
     app.include_router(accounts_router, prefix=API, responses=ERROR_RESPONSES)
     # bulk first: /shipments/import must not be taken for /shipments/{shipment_id}
     app.include_router(bulk_router, prefix=API, responses=ERROR_RESPONSES)
     app.include_router(declarations_router, prefix=API, responses=ERROR_RESPONSES)
+    app.include_router(network_router, prefix=API, responses=ERROR_RESPONSES)
+    app.include_router(queue_router, prefix=API, responses=ERROR_RESPONSES)
+    app.include_router(public_router, prefix=API, responses=ERROR_RESPONSES)
     return app

@@ -48,12 +48,14 @@ GOODS = [
     ("85176200", "Network equipment", "general", None, "import"),
     ("87032390", "New passenger cars", "new_vehicles", None, "import"),
 ]
+MOBILE_PREFIXES = ["090", "091", "093", "094", "096", "097", "098", "086", "088"]  # VN mobile
 PROVINCES = ["12", "63", "64", "51", "29", "47", "49"]  # Lang Son, Tien Giang, Vinh Long, ...
 
 
 @dataclass
 class DemoStats:
     declared: Counter[str] = field(default_factory=Counter)
+    booked: Counter[str] = field(default_factory=Counter)
     refused: int = 0
     last_refusal: str = ""
     amended: int = 0
@@ -121,7 +123,8 @@ def shipment_body(rng: random.Random, now: datetime, network: Network) -> dict[s
         "goods": [goods],
         "vehicle": {"plate": _plate(rng)},
         "driver": {"name": "Demo Driver", "id_number": f"0010{rng.randint(10**7, 10**8 - 1)}",
-                   "phone": f"09{rng.randint(10**7, 10**8 - 1)}", "nationality": "VN"},
+                   "phone": f"{rng.choice(MOBILE_PREFIXES)}{rng.randint(10**6, 10**7 - 1)}",
+                   "nationality": "VN"},
         "origin": rng.choice(["Tien Giang", "Dak Lak", "Binh Thuan", "Hanoi", "Bac Giang"]),
     }
     if hs.startswith("08"):
@@ -179,6 +182,11 @@ def run_traffic(
                 body = r.json()
                 declared.append((username, body["id"]))
                 stats.declared[body["crossings"][0]] += 1
+                if rng.random() < 0.7:  # most book a crossing slot at once
+                    b = http.post("/api/v1/bookings", json={"shipment_id": body["id"]},
+                                  headers=tokens[username])
+                    if b.status_code == 201:
+                        stats.booked[b.json()["booking"]["crossing_id"]] += 1
             else:
                 stats.refused += 1
                 stats.last_refusal = r.text[:300]

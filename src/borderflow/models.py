@@ -12,9 +12,26 @@ from borderflow.declarations.models import (
     ShipmentRevision,
 )
 from borderflow.network.models import CalendarExceptionRow
+from borderflow.outbox.models import OutboxMessage
+from borderflow.queue.models import Booking, BookingEvent, CrossingSlot, WaitEstimate
 
 __all__ = [
-    "AccessToken", "AgencyResult", "ApiKey", "AuditEntry", "Base", "CalendarExceptionRow",
-    "GoodsLine", "Organisation", "SavedDriver", "SavedVehicle", "Shipment", "ShipmentRevision",
+    "AccessToken",
+    "AgencyResult",
+    "ApiKey",
+    "AuditEntry",
+    "Base",
+    "Booking",
+    "BookingEvent",
+    "CalendarExceptionRow",
+    "CrossingSlot",
+    "GoodsLine",
+    "Organisation",
+    "OutboxMessage",
+    "SavedDriver",
+    "SavedVehicle",
+    "Shipment",
+    "ShipmentRevision",
     "User",
+    "WaitEstimate",
 ]

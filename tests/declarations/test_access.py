@@ -10,6 +10,12 @@ driver reads the shipments he is declared to drive and changes nothing; officers
 for their assigned crossings only and declare nothing; operators and admins read everything; only
 admins manage organisations, users and API keys; cameras and the other side's platform cannot
 read declarations; an agency's system reports results and reads; only enterprise users declare.
+
+The queue (bookings) follows the shipment: a booking is visible exactly to whoever sees its
+shipment, and only the enterprise that owns it books, rebooks or cancels; arrivals are recorded by
+cameras, operators and officers assigned to the booking's crossing; only operators and admins
+override; calendar exceptions come from operators, admins and officers for their own crossings;
+the network, capacity and public queue feed are open data.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,7 +35,7 @@ from sqlalchemy.orm import Session
 from borderflow.accounts import service as accounts
 from borderflow.accounts.models import AccessToken, ApiKey, Organisation, User
 from borderflow.accounts.roles import Role
-from borderflow.accounts.schemas import ApiKeyCreate
+from borderflow.accounts.schemas import ApiKeyCreate, UserCreate
 from borderflow.app import API, create_app
 from borderflow.audit.models import AuditEntry
 from borderflow.clock import FixedClock
@@ -41,7 +48,10 @@ from borderflow.declarations.models import (
     Shipment,
     ShipmentRevision,
 )
+from borderflow.network.models import CalendarExceptionRow
 from borderflow.network.schemas import Network
+from borderflow.outbox.models import OutboxMessage
+from borderflow.queue.models import Booking, BookingEvent, CrossingSlot, WaitEstimate
 from tests.fixtures.api import PASSWORD, Cast, durian_shipment
 
 # --- the matrix --------------------------------------------------------------------------------
@@ -58,8 +68,11 @@ CALLERS = (
 )
 N, F, U = NOT_FOUND, FORBIDDEN, UNAUTHENTICATED
 
-# The target of every /shipments/{shipment_id} call is exporter_lan's durian shipment (crossings
-# huu-nghi and chi-ma, driven by driver_tuan); `submit` targets a draft of the same. Columns:
+# The target of every /shipments/{shipment_id} call (and of POST /bookings) is exporter_lan's
+# durian shipment (crossings huu-nghi and chi-ma, driven by driver_tuan); `submit` targets a draft
+# of the same; every /bookings/{booking_id} call targets exporter_lan's active booking at huu-nghi
+# (of another such shipment, so officer_hoa is assigned to its crossing and guard_binh is not).
+# Columns:
 #        admin operator_an exporter_lan broker_minh driver_tuan officer_hoa guard_binh
 #        camera_hn_gate_1 cn_peer vnaccs anonymous
 ROWS: dict[tuple[str, str], tuple[object, ...]] = {
@@ -87,6 +100,18 @@ ROWS: dict[tuple[str, str], tuple[object, ...]] = {
     ("GET", "/vehicles"): (F, F, OK, OK, F, F, F, F, F, F, U),
     ("GET", "/drivers"): (F, F, OK, OK, F, F, F, F, F, F, U),
     ("POST", "/agency-results"): (F, F, F, F, F, F, F, F, F, OK, U),
+    ("POST", "/bookings"): (F, F, OK, N, F, F, F, F, F, F, U),
+    ("GET", "/bookings/{booking_id}"): (OK, OK, OK, N, OK, OK, OK, F, F, OK, U),
+    ("POST", "/bookings/{booking_id}/rebook"): (F, F, OK, N, F, F, F, F, F, F, U),
+    ("POST", "/bookings/{booking_id}/cancel"): (F, F, OK, N, F, F, F, F, F, F, U),
+    ("POST", "/bookings/{booking_id}/arrival"): (F, OK, F, F, F, OK, F, OK, F, F, U),
+    ("POST", "/bookings/{booking_id}/override"): (OK, OK, F, F, F, F, F, F, F, F, U),
+    ("GET", "/shipments/{shipment_id}/dispatch-advice"): (OK, OK, OK, N, OK, OK, OK, F, F, OK,
+                                                          U),
+    ("GET", "/public/queue"): (OK, OK, OK, OK, OK, OK, OK, OK, OK, OK, OK),
+    ("GET", "/network"): (OK, OK, OK, OK, OK, OK, OK, OK, OK, OK, OK),
+    ("GET", "/capacity"): (OK, OK, OK, OK, OK, OK, OK, OK, OK, OK, OK),
+    ("POST", "/calendar/exceptions"): (OK, OK, F, F, F, OK, F, F, F, F, U),
 }
 MATRIX: dict[tuple[tuple[str, str], str], object] = {
     (endpoint, caller): outcome
@@ -141,6 +166,7 @@ class World:
     shipment_id: str  # exporter_lan's submitted durian shipment (huu-nghi, chi-ma)
     draft_id: str  # exporter_lan's draft of the same
     spare_key_id: uuid.UUID  # a camera key nobody uses, for DELETE /api-keys/{key_id}
+    booked: str | None = None  # exporter_lan's active booking at huu-nghi, made on first use
 
     def headers(self, caller: str) -> dict[str, str]:
         return {} if caller == ANONYMOUS else getattr(self.cast, caller).headers
@@ -165,6 +191,15 @@ class World:
         self.spare_key_id = spare_key(self.session, self.cast, self.clock)
         self.shipment_id = declare(self.client, self.cast)["id"]
         self.draft_id = declare(self.client, self.cast, submit=False)["id"]
+        self.booked = None
+
+    def booking_id(self) -> str:
+        """exporter_lan's active booking at huu-nghi, for a shipment of its own (not
+        `shipment_id`: a booked shipment is frozen). Made when first asked for, so the tests
+        that never touch the queue see no booking."""
+        if self.booked is None:
+            self.booked = book(self.client, self.cast, declare(self.client, self.cast)["id"])
+        return self.booked
 
 
 def declare(client: TestClient, cast: Cast, who: str = "exporter_lan", **overrides: object
@@ -173,6 +208,15 @@ def declare(client: TestClient, cast: Cast, who: str = "exporter_lan", **overrid
                     json=durian_shipment(**overrides))
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+def book(client: TestClient, cast: Cast, shipment_id: str, crossing: str = "huu-nghi") -> str:
+    r = client.post(f"{API}/bookings", headers=cast.exporter_lan.headers,
+                    json={"shipment_id": shipment_id, "crossing": crossing})
+    assert r.status_code == 201, r.text
+    booking = r.json()["booking"]
+    assert (booking["status"], booking["crossing_id"]) == ("active", crossing)
+    return str(booking["id"])
 
 
 def spare_key(session: Session, cast: Cast, clock: FixedClock) -> uuid.UUID:
@@ -195,7 +239,9 @@ def request_for(world: World, endpoint: tuple[str, str], caller: str
     """What `caller` sends to `endpoint`: a request that would succeed for a caller allowed."""
     method, template = endpoint
     cast = world.cast
-    path = template.format(shipment_id=world.shipment_id, key_id=world.spare_key_id)
+    booking_id = world.booking_id() if "{booking_id}" in template else None
+    path = template.format(shipment_id=world.shipment_id, key_id=world.spare_key_id,
+                           booking_id=booking_id)
     kwargs: dict[str, Any] = {}
     if endpoint == ("POST", "/auth/token"):
         person = caller != ANONYMOUS and "Authorization" in world.headers(caller)
@@ -227,18 +273,40 @@ def request_for(world: World, endpoint: tuple[str, str], caller: str
                           "channel": "green", "status": "accepted",
                           "reference": f"VNACCS-305112233440-{caller}",
                           "reported_at": "2026-11-23T10:05:00+07:00"}
+    elif endpoint == ("POST", "/bookings"):
+        kwargs["json"] = {"shipment_id": world.shipment_id}
+    elif endpoint == ("POST", "/bookings/{booking_id}/rebook"):
+        kwargs["json"] = {}
+    elif endpoint == ("POST", "/bookings/{booking_id}/cancel"):
+        kwargs["json"] = {"reason": "buyer postponed the order"}
+    elif endpoint == ("POST", "/bookings/{booking_id}/arrival"):
+        kwargs["json"] = {"at": world.clock.now().isoformat(), "source": f"{caller} at the gate"}
+    elif endpoint == ("POST", "/bookings/{booking_id}/override"):
+        kwargs["json"] = {"reason": "relief goods for the flood victims", "priority": "emergency"}
+    elif endpoint == ("GET", "/capacity"):
+        kwargs["params"] = {"crossing": "huu-nghi", "direction": "export",
+                            "from": "2026-11-25T00:00:00+07:00", "to": "2026-11-26T00:00:00+07:00"}
+    elif endpoint == ("POST", "/calendar/exceptions"):
+        # Far from every other date here: it re-plans no booking.
+        kwargs["json"] = {"kind": "suspended", "crossings": ["huu-nghi"],
+                          "starts": "2026-12-20T07:00:00+07:00",
+                          "ends": "2026-12-20T08:00:00+07:00",
+                          "reason": f"scanner maintenance ({caller})"}
     return method, path, kwargs
 
 
 TABLES: list[Table] = [
     m.__table__  # type: ignore[misc]
     for m in (Organisation, User, AccessToken, ApiKey, Shipment, GoodsLine, ShipmentRevision,
-              SavedVehicle, SavedDriver, AgencyResult, AuditEntry)
+              SavedVehicle, SavedDriver, AgencyResult, AuditEntry, CrossingSlot, Booking,
+              BookingEvent, WaitEstimate, OutboxMessage, CalendarExceptionRow)
 ]
 
 
 def database_state(session: Session) -> dict[str, list[str]]:
-    """Every row of every table the API writes to (a refused request must change none)."""
+    """Every row of every table the API writes to (a refused request must change none; an
+    allowed one may, even a GET: reading a booking stores the estimate given, and the queue
+    creates crossing slots when first asked about them)."""
     return {t.name: sorted(repr(tuple(row)) for row in session.execute(select(t)))
             for t in TABLES}
 
@@ -511,3 +579,88 @@ def test_only_admins_manage_accounts(world: World, caller: str) -> None:
         method, path, kwargs = request_for(world, endpoint, caller)
         assert world.call(caller, method, path, **kwargs).status_code == 403, endpoint
     assert database_state(world.session) == before
+
+
+# --- the queue: bookings follow their shipment -------------------------------------------------
+
+
+def booking_row(world: World, booking_id: str) -> tuple[object, ...]:
+    """The booking as stored (not as the test session happens to cache it)."""
+    world.session.expire_all()
+    row = world.session.get(Booking, uuid.UUID(booking_id))
+    assert row is not None
+    return (row.status, row.crossing_id, row.slot_id, row.slot_start, row.priority,
+            row.arrived_at, row.late, row.rebook_count, row.updated_at)
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [("GET", "", None), ("POST", "/cancel", {"reason": "not mine to cancel"}),
+     ("POST", "/rebook", {})],
+)
+def test_broker_cannot_touch_another_enterprises_booking_and_learns_nothing(
+    world: World, method: str, suffix: str, body: dict[str, str] | None
+) -> None:
+    booking_id = world.booking_id()
+    before = booking_row(world, booking_id)
+    r = world.call("broker_minh", method, f"/bookings/{booking_id}{suffix}", json=body)
+    unknown_id = str(uuid.uuid4())
+    unknown = world.call("broker_minh", method, f"/bookings/{unknown_id}{suffix}", json=body)
+    assert r.status_code == unknown.status_code == 404
+    assert booking_row(world, booking_id) == before
+    # word for word the answer for a booking that does not exist (but for the id asked about)
+    assert r.json() == json.loads(unknown.text.replace(unknown_id, booking_id))
+
+
+@pytest.mark.parametrize("machine", ["camera_hn_gate_1", "cn_peer"])
+def test_cameras_and_the_peer_platform_cannot_read_bookings_whatever_the_id(world: World,
+                                                                            machine: str
+                                                                            ) -> None:
+    assert world.call(machine, "GET", f"/bookings/{world.booking_id()}").status_code == 403
+    # forbidden by kind, whatever the id, as for shipments
+    assert world.call(machine, "GET", f"/bookings/{uuid.uuid4()}").status_code == 403
+
+
+def signed_in_officer(world: World, username: str, crossings: list[str]) -> dict[str, str]:
+    """A customs officer of officer_hoa's agency assigned to `crossings`."""
+    accounts.create_user(world.session, user_in=UserCreate(
+        organisation_id=world.cast.officer_hoa.organisation_id, username=username,
+        full_name="Pham Van Duc", password=PASSWORD, roles=[Role.customs_officer],
+        crossings=crossings), actor="test", clock=world.clock)
+    raw, _ = accounts.login(world.session, username=username, password=PASSWORD,
+                            clock=world.clock)
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def arrival(world: World, booking_id: str, headers: dict[str, str], at: datetime | None = None
+            ) -> Any:
+    return world.client.post(f"{API}/bookings/{booking_id}/arrival", headers=headers, json={
+        "at": (at or world.clock.now()).isoformat(), "source": "gate officer"})
+
+
+def test_a_key_assigned_to_another_crossing_records_no_arrival(world: World) -> None:
+    booking_id = world.booking_id()  # at huu-nghi
+    raw, _ = accounts.create_api_key(world.session, key_in=ApiKeyCreate(
+        organisation_id=world.cast.camera_hn_gate_1.organisation_id, name="camera_cm_gate_1",
+        role=Role.camera, crossings=["chi-ma"]), actor="test", clock=world.clock)
+    before = booking_row(world, booking_id)
+    assert arrival(world, booking_id, {"X-API-Key": raw}).status_code == 403
+    assert booking_row(world, booking_id) == before
+
+
+def test_an_officer_assigned_to_no_crossing_records_no_arrival(world: World) -> None:
+    booking_id = world.booking_id()
+    headers = signed_in_officer(world, "officer_unassigned", crossings=[])
+    assert world.client.get(f"{API}/bookings/{booking_id}", headers=headers).status_code == 404
+    before = booking_row(world, booking_id)
+    assert arrival(world, booking_id, headers).status_code == 403
+    assert booking_row(world, booking_id) == before
+
+
+def test_an_arrival_cannot_be_recorded_before_it_happens(world: World) -> None:
+    booking_id = world.booking_id()  # slot 2026-11-25 07:00+07:00; now 2026-11-23 10:00+07:00
+    before = booking_row(world, booking_id)
+    r = arrival(world, booking_id, world.cast.camera_hn_gate_1.headers,
+                at=world.clock.now() + timedelta(days=7))
+    assert 400 <= r.status_code < 500, r.text
+    assert booking_row(world, booking_id) == before

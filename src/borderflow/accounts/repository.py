@@ -31,10 +31,13 @@ def get_user(session: Session, user_id: uuid.UUID) -> User | None:
     return session.get(User, user_id)
 
 
-def token_user(session: Session, token_hash: str, now: datetime) -> User | None:
+def token_user(session: Session, token_hash: str, now: datetime
+               ) -> tuple[User, str] | None:
+    """The active user holding an unexpired, unrevoked token, and its organisation's country."""
     stmt = (
-        select(User)
+        select(User, Organisation.country)
         .join(AccessToken, AccessToken.user_id == User.id)
+        .join(Organisation, Organisation.id == User.organisation_id)
         .where(
             AccessToken.token_hash == token_hash,
             AccessToken.revoked_at.is_(None),
@@ -42,17 +45,21 @@ def token_user(session: Session, token_hash: str, now: datetime) -> User | None:
             User.active.is_(True),
         )
     )
-    return session.scalar(stmt)
+    row = session.execute(stmt).first()
+    return (row[0], row[1]) if row else None
 
 
 def get_token(session: Session, token_hash: str) -> AccessToken | None:
     return session.get(AccessToken, token_hash)
 
 
-def api_key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
-    return session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
-    )
+def api_key_by_hash(session: Session, key_hash: str) -> tuple[ApiKey, str] | None:
+    row = session.execute(
+        select(ApiKey, Organisation.country)
+        .join(Organisation, Organisation.id == ApiKey.organisation_id)
+        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    ).first()
+    return (row[0], row[1]) if row else None
 
 
 def get_api_key(session: Session, key_id: uuid.UUID) -> ApiKey | None:

@@ -57,6 +57,8 @@ class Principal:
     roles: frozenset[Role]
     crossings: frozenset[str] = field(default_factory=frozenset)
     id_number: str | None = None
+    country: str = "VN"
+    """The caller's organisation's country (whose HS code rules apply to its declarations)."""
 
     @property
     def actor(self) -> str:

@@ -139,19 +139,19 @@ def logout(session: Session, *, raw_token: str, clock: Clock) -> None:
         token.revoked_at = clock.now()
 
 
-def principal_for_user(user: User) -> Principal:
+def principal_for_user(user: User, country: str = "VN") -> Principal:
     return Principal(
         kind="user", id=user.id, name=user.username, organisation_id=user.organisation_id,
         roles=frozenset(Role(r) for r in user.roles), crossings=frozenset(user.crossings),
-        id_number=user.id_number,
+        id_number=user.id_number, country=country,
     )
 
 
 def authenticate_token(session: Session, *, raw_token: str, clock: Clock) -> Principal:
-    user = repository.token_user(session, _sha256(raw_token), clock.now())
-    if user is None:
+    found = repository.token_user(session, _sha256(raw_token), clock.now())
+    if found is None:
         raise Unauthorized("token is unknown, expired or revoked")
-    return principal_for_user(user)
+    return principal_for_user(*found)
 
 
 def create_api_key(
@@ -185,9 +185,10 @@ def revoke_api_key(session: Session, *, key_id: uuid.UUID, actor: str, clock: Cl
 
 
 def authenticate_api_key(session: Session, *, raw_key: str) -> Principal:
-    key = repository.api_key_by_hash(session, _sha256(raw_key))
-    if key is None:
+    found = repository.api_key_by_hash(session, _sha256(raw_key))
+    if found is None:
         raise Unauthorized("API key is unknown or revoked")
+    key, country = found
     return Principal(kind="machine", id=key.id, name=key.name,
                      organisation_id=key.organisation_id, roles=frozenset({Role(key.role)}),
-                     crossings=frozenset(key.crossings))
+                     crossings=frozenset(key.crossings), country=country)

@@ -9,6 +9,8 @@ from borderflow.cli.context import console, fail
 from borderflow.config import get_settings
 from borderflow.db import upgrade
 from borderflow.network.cli import calendar_app, capacity, network_app
+from borderflow.outbox.cli import outbox_app
+from borderflow.queue.allocate_cli import allocate
 
 app = typer.Typer(
     help="borderflow: keeps freight moving across land border gates.",
@@ -21,7 +23,9 @@ app.add_typer(network_app, name="network")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(outbox_app, name="outbox")
 app.command("capacity")(capacity)
+app.command("allocate")(allocate)
 
 
 @app.command("serve")
@@ -35,7 +39,8 @@ def serve(
 
     upgrade(get_settings().resolved_database_url())
     uvicorn.run("borderflow.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_level="info", access_log=False)
+                workers=workers, log_level="info", access_log=False,
+                timeout_worker_healthcheck=30)  # a loaded 2-core box misses the 5 s default
 
 
 @db_app.command("upgrade")
@@ -88,12 +93,13 @@ def demo(
         now = clock.now()
         t = Table(title=f"borderflow demo — platform clock {now:%Y-%m-%d %H:%M} UTC "
                   f"(×{speed:g}), API {server.base_url}/docs")
-        for col in ("crossing", "declared", "export capacity next 24 h"):
+        for col in ("crossing", "declared", "booked", "export capacity next 24 h"):
             t.add_column(col)
         for c in network.crossings:
             cap = compute_capacity(network, crossing_id=c.id, direction=Direction.export,
                                    start=now, end=now + timedelta(hours=24)).total
-            t.add_row(c.id, str(stats.declared.get(c.id, 0)), str(cap))
+            t.add_row(c.id, str(stats.declared.get(c.id, 0)), str(stats.booked.get(c.id, 0)),
+                      str(cap))
         t.caption = (f"refused {stats.refused} · amended {stats.amended} · cancelled "
                      f"{stats.cancelled} · customs channels {dict(stats.results)} · "
                      f"sign in as {', '.join(seeded['users'])} / {demo_mod.DEMO_PASSWORD}")

@@ -68,10 +68,7 @@ def _require(principal: Principal, *roles: Role, action: str) -> None:
 
 def hs_country_for(session: Session, principal: Principal) -> str:
     """Whose HS rules apply: a Chinese enterprise declares 10/13-digit codes, others AHTN."""
-    from borderflow.accounts.repository import get_organisation
-
-    org = get_organisation(session, principal.organisation_id)
-    return "CN" if org is not None and org.country == "CN" else "VN"
+    return "CN" if principal.country == "CN" else "VN"
 
 
 def request_hash(shipment_in: ShipmentCreate) -> str:
@@ -262,18 +259,20 @@ def create_shipment(
         submitted_at=now if shipment_in.submit else None,
     )
     shipment.lines = [GoodsLine(**ln) for ln in lines]
-    try:
-        with session.begin_nested():
-            session.add(shipment)
-            session.flush()
-    except IntegrityError:
-        # A concurrent request with the same idempotency key won the race.
-        if idempotency_key is None:
-            raise
-        existing = repository.by_idempotency_key(session, org_id, idempotency_key)
-        if existing is None:
-            raise
-        return _replay(existing, digest)
+    if idempotency_key is None:
+        session.add(shipment)
+        session.flush()
+    else:
+        try:
+            with session.begin_nested():  # a savepoint only where a race is possible
+                session.add(shipment)
+                session.flush()
+        except IntegrityError:
+            # A concurrent request with the same idempotency key won the race.
+            existing = repository.by_idempotency_key(session, org_id, idempotency_key)
+            if existing is None:
+                raise
+            return _replay(existing, digest)
     if shipment_in.save_vehicle and vehicle_in is not None:
         _save_vehicle(session, org_id, vehicle, now)
     if shipment_in.save_driver and driver_in is not None:

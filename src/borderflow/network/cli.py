@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from borderflow.cli.context import clock, console, db_session, fail, network_from
 from borderflow.errors import BorderflowError
 from borderflow.network import service
 from borderflow.network.loader import load_network_file
+from borderflow.network.models import CalendarExceptionRow
 from borderflow.network.schemas import Direction, ExceptionKind, Network, Side, SideScope
 
 network_app = typer.Typer(
@@ -22,6 +24,9 @@ network_app = typer.Typer(
 calendar_app = typer.Typer(
     help="Calendar exceptions added at run time (stored, audited).", no_args_is_help=True
 )
+
+if TYPE_CHECKING:
+    from borderflow.queue.replan import ReplanReport
 
 NetworkOpt = Annotated[
     str | None,
@@ -243,9 +248,25 @@ def add_exception(
                 session, network=net, exception_in=spec, actor=actor, clock=clock()
             )
             row_id = row.id
+            report = _replan(session, net, row, actor, reason)
     except BorderflowError as exc:
         raise fail(exc) from exc
     console.print(f"[green]added[/] exception {row_id}: {kind.value} at {', '.join(crossing)}")
+    if report.moved or report.unplaced:
+        console.print(f"re-planned: {len(report.moved)} bookings moved, "
+                      f"{len(report.unplaced)} without a slot (owners notified)")
+
+
+def _replan(session: Session, net: Network, row: CalendarExceptionRow, actor: str,
+            reason: str) -> ReplanReport:
+    """Bookings the new exception affects are re-planned in the same transaction."""
+    from borderflow.queue.policy import QueuePolicy
+    from borderflow.queue.replan import replan
+
+    crossings = [c.id for c in net.crossings] if "*" in row.crossings else list(row.crossings)
+    return replan(session, network=net, crossing_ids=crossings, start=row.starts_at,
+                  end=row.ends_at, clock=clock(), policy=QueuePolicy(), actor=actor,
+                  reason=reason)
 
 
 @calendar_app.command("list")
@@ -282,9 +303,10 @@ def revoke(
     """Revoke a run-time exception (kept in history, audited)."""
     try:
         with db_session() as session:
-            service.revoke_exception(
+            row = service.revoke_exception(
                 session, exception_id=exception_id, actor=actor, reason=reason, clock=clock()
             )
+            _replan(session, network_from(None), row, actor, reason)  # capacity comes back
     except BorderflowError as exc:
         raise fail(exc) from exc
     console.print(f"[green]revoked[/] exception {exception_id}")

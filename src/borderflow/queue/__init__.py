@@ -1,0 +1,1 @@
+"""Crossing slots, bookings and their allocation."""
