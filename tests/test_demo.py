@@ -21,11 +21,12 @@ def test_demo_traffic_declares_shipments_through_the_real_api(tmp_path, lang_son
     stats = demo.DemoStats()
     with demo.DemoServer(app, "127.0.0.1", unused_port) as server:
         demo.run_traffic(server.base_url, clock=clock, network=lang_son,
-                         customs_key=seeded["customs_key"], seconds=3, rate=20, seed_value=7,
-                         stats=stats, stop=threading.Event())
+                         customs_key=seeded["customs_key"], seconds=60, rate=50, seed_value=7,
+                         stats=stats, stop=threading.Event(), limit=12)
     assert stats.refused == 0, stats.last_refusal
     declared = sum(stats.declared.values())
-    assert declared >= 10
+    assert declared == 12
+    assert sum(stats.booked.values()) >= 1
     with app.state.sessionmaker() as session:
         assert session.scalar(select(func.count()).select_from(Shipment)) == declared
         assert session.scalar(select(func.count()).select_from(AgencyResult)) == sum(

@@ -157,6 +157,7 @@ class DemoServer:
 def run_traffic(
     base_url: str, *, clock: Clock, network: Network, customs_key: str, seconds: float,
     rate: float, seed_value: int, stats: DemoStats, stop: threading.Event,
+    limit: int | None = None,
 ) -> None:
     """Declare shipments at about `rate` per wall-clock second; amend, cancel and report
     customs channels now and then."""
@@ -175,6 +176,8 @@ def run_traffic(
         run = f"{seed_value}-{int(time.time())}"  # retries within a run are idempotent
         i = 0
         while time.monotonic() < deadline and not stop.is_set():
+            if limit is not None and sum(stats.declared.values()) >= limit:
+                break
             username = rng.choice(list(tokens))
             r = http.post("/api/v1/shipments", json=shipment_body(rng, clock.now(), network),
                           headers={**tokens[username], "Idempotency-Key": f"demo-{run}-{i}"})
