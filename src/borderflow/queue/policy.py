@@ -148,15 +148,16 @@ def echerha_order(waiting: Sequence[Waiting], pattern: tuple[int, int] = (3, 5))
     order = [w.id for w in emergency]
     i = j = 0
     n_prio, n_reg = pattern
+    if n_prio <= 0 or n_reg <= 0:  # a stream without a quota goes after the other one
+        first, second = (prio, regular) if n_prio > 0 else (regular, prio)
+        return order + [w.id for w in first] + [w.id for w in second]
     while i < len(prio) or j < len(regular):
-        take = prio[i:i + n_prio] if n_prio else []
+        take = prio[i:i + n_prio]
         order += [w.id for w in take]
         i += len(take)
-        take = regular[j:j + n_reg] if n_reg else []
+        take = regular[j:j + n_reg]
         order += [w.id for w in take]
         j += len(take)
-        if n_prio == 0 and n_reg == 0:
-            break
     return order
 
 
