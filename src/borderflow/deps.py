@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from borderflow.accounts import service as accounts
 from borderflow.accounts.roles import Principal, Role
 from borderflow.clock import Clock
+from borderflow.db import session_scope
 from borderflow.errors import Forbidden, Unauthorized
 from borderflow.network.schemas import Network
 
@@ -24,19 +25,12 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    session: Session = request.app.state.sessionmaker()
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        # SQLite: take the write lock when the transaction begins, so concurrent writers wait
-        # their turn (busy_timeout) instead of failing to upgrade a read lock. No-op elsewhere.
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-    try:
+    with session_scope(request.app.state.sessionmaker) as session:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            # SQLite: take the write lock when the transaction begins, so concurrent writers
+            # wait their turn (busy_timeout) instead of failing to upgrade a read lock.
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # Cheap dependencies are `async def`: FastAPI runs sync ones in a thread pool, a hop each.

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from borderflow.declarations import service
+from borderflow.declarations import lifecycle
 from borderflow.declarations.models import Shipment
 from tests.fixtures.api import durian_shipment
 
@@ -71,7 +71,7 @@ def test_amendment_with_nothing_to_change_is_refused(client, cast):
 def test_after_a_slot_is_booked_only_the_driver_may_change(client, cast, session, clock):
     body = declare(client, cast.exporter_lan)
     shipment = session.get(Shipment, uuid.UUID(body["id"]))
-    service.mark_slot_booked(session, shipment=shipment, actor="queue", clock=clock,
+    lifecycle.mark_slot_booked(session, shipment=shipment, actor="queue", clock=clock,
                              slot_start=datetime(2026, 11, 25, 2, tzinfo=UTC))
     session.flush()
     refused = client.patch(f"{API}/shipments/{body['id']}", headers=cast.exporter_lan.headers,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from borderflow.accounts.roles import Principal, Role
-from borderflow.declarations import agencies, repository, service
+from borderflow.declarations import agencies, lifecycle, repository, service
 from borderflow.declarations.models import Shipment
 from borderflow.declarations.schemas import (
     AgencyResultIn,
@@ -85,7 +85,7 @@ def read_shipment(shipment_id: uuid.UUID, principal: PrincipalDep, session: Sess
 def amend(shipment_id: uuid.UUID, update: ShipmentUpdate, principal: Enterprise,
           session: SessionDep, clock: ClockDep, network: NetworkDep) -> ShipmentRead:
     """Amend (history kept). After a slot is booked only the driver may change."""
-    s = service.amend_shipment(session, shipment_id=shipment_id, update=update,
+    s = lifecycle.amend_shipment(session, shipment_id=shipment_id, update=update,
                                principal=principal, clock=clock, network=network,
                                hs_country=service.hs_country_for(session, principal))
     return to_read(s)
@@ -94,14 +94,14 @@ def amend(shipment_id: uuid.UUID, update: ShipmentUpdate, principal: Enterprise,
 @router.post("/shipments/{shipment_id}/submit", response_model=ShipmentRead)
 def submit(shipment_id: uuid.UUID, principal: Enterprise, session: SessionDep,
            clock: ClockDep) -> ShipmentRead:
-    return to_read(service.submit_shipment(session, shipment_id=shipment_id,
+    return to_read(lifecycle.submit_shipment(session, shipment_id=shipment_id,
                                            principal=principal, clock=clock))
 
 
 @router.post("/shipments/{shipment_id}/cancel", response_model=ShipmentRead)
 def cancel(shipment_id: uuid.UUID, body: CancelRequest, principal: PrincipalDep,
            session: SessionDep, clock: ClockDep) -> ShipmentRead:
-    return to_read(service.cancel_shipment(session, shipment_id=shipment_id,
+    return to_read(lifecycle.cancel_shipment(session, shipment_id=shipment_id,
                                            principal=principal, clock=clock,
                                            reason=body.reason))
 
@@ -109,7 +109,7 @@ def cancel(shipment_id: uuid.UUID, body: CancelRequest, principal: PrincipalDep,
 @router.post("/shipments/{shipment_id}/complete", response_model=ShipmentRead)
 def complete(shipment_id: uuid.UUID, principal: PrincipalDep, session: SessionDep,
              clock: ClockDep) -> ShipmentRead:
-    return to_read(service.complete_shipment(session, shipment_id=shipment_id,
+    return to_read(lifecycle.complete_shipment(session, shipment_id=shipment_id,
                                              principal=principal, clock=clock))
 
 
@@ -117,7 +117,7 @@ def complete(shipment_id: uuid.UUID, principal: PrincipalDep, session: SessionDe
 def shipment_revisions(shipment_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
                        ) -> list[RevisionRead]:
     return [RevisionRead.model_validate(r) for r in
-            service.revisions(session, shipment_id=shipment_id, principal=principal)]
+            lifecycle.revisions(session, shipment_id=shipment_id, principal=principal)]
 
 
 @router.get("/shipments/{shipment_id}/agency-results", response_model=list[AgencyResultRead])

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from borderflow.clock import Clock
-from borderflow.declarations import service as declarations
+from borderflow.declarations import lifecycle
 from borderflow.declarations.models import Shipment
 from borderflow.network.schemas import Direction, Network
 from borderflow.queue import ledger, repository
@@ -134,7 +134,7 @@ def _reallocate(session: Session, displaced: list[Booking], *, network: Network,
               slot_start=a.slot_start)
         shipment = shipments[b.id]
         assert shipment is not None
-        declarations.mark_slot_booked(session, shipment=shipment, slot_start=a.slot_start,
+        lifecycle.mark_slot_booked(session, shipment=shipment, slot_start=a.slot_start,
                                       actor=actor, clock=clock)
         notify(session, b, topic="booking.replanned", clock=clock, reason=reason,
                previous_crossing=before[0], previous_slot=before[1])
@@ -148,7 +148,7 @@ def _reallocate(session: Session, displaced: list[Booking], *, network: Network,
         event(session, b, action="unplaced", actor=actor, at=now, reason=reason)
         shipment = shipments[b.id]
         assert shipment is not None
-        declarations.mark_slot_booked(session, shipment=shipment, slot_start=None, actor=actor,
+        lifecycle.mark_slot_booked(session, shipment=shipment, slot_start=None, actor=actor,
                                       clock=clock)
         notify(session, b, topic="booking.unplaced", clock=clock, reason=reason,
                advice="no slot within the horizon and shelf life: do not dispatch")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from borderflow.accounts.roles import Principal, Role
 from borderflow.clock import Clock
+from borderflow.declarations import lifecycle
 from borderflow.declarations import service as declarations
 from borderflow.declarations.models import Shipment
 from borderflow.declarations.schemas import ShipmentStatus
@@ -189,7 +190,7 @@ def book(
     )
     session.add(booking)
     session.flush()
-    declarations.mark_slot_booked(session, shipment=shipment, slot_start=start,
+    lifecycle.mark_slot_booked(session, shipment=shipment, slot_start=start,
                                   actor=principal.actor, clock=clock)
     event(session, booking, action="booked", actor=principal.actor, at=now,
           slot_start=start, crossing=crossing_id, priority=priority.value)
@@ -255,7 +256,7 @@ def cancel(session: Session, *, booking_id: uuid.UUID, principal: Principal, clo
              status=BookingStatus.cancelled, reason=reason)
     shipment = session.get(Shipment, booking.shipment_id)
     assert shipment is not None
-    declarations.mark_slot_booked(session, shipment=shipment, slot_start=None,
+    lifecycle.mark_slot_booked(session, shipment=shipment, slot_start=None,
                                   actor=principal.actor, clock=clock)
     notify(session, booking, topic="booking.cancelled", clock=clock, reason=reason)
     return booking
