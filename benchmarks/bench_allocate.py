@@ -3,34 +3,39 @@
 Target: 50,000 vehicles over 4 gates and 96 hourly slots, exactly optimal, in **< 1 s** of solve
 time on this machine.
 
-Run from the repository root (about 1–3 minutes):
+Run from the repository root (default: about 2–3 minutes, almost all of it HiGHS):
 
-    .venv/bin/python benchmarks/bench_allocate.py [--seeds 1 2 3] [--repeats 5] [--full-lp]
+    .venv/bin/python benchmarks/bench_allocate.py [--seeds 1 2 3] [--repeats 7]
+        [--weights classes continuous] [--lp aggregated full | --lp]
 
-Per seed and weight model, a random instance of the issue's shape is built (`instance()`): ready
-times spread over the horizon with a day profile (some vehicles already waiting), gate subsets
-(a home gate, often one or more alternatives), cargo priority classes with weights {1, 2, 3, 5}
-(or, in the "continuous" model, class weight × a value factor, 3 decimals), perishables with a
-deadline = ready + shelf life (6–48 h), capacities by gate and hour of day summing to about 85 %
-of the demand, so some vehicles stay unassigned. Then:
+Per seed and weight model a random instance of the issue's shape is built (`instance()`,
+independent streams from `SeedSequence(seed)`): ready times over the horizon with a day profile
+(some vehicles already waiting at its start), gate subsets (a home gate and 0–3 alternatives),
+cargo priority classes with weights {1, 2, 3, 5} ("classes"; "continuous": class weight × a
+value factor in [0.8, 1.25], 3 decimals), perishables (all weight-5 cargo, half of weight-3)
+with a deadline = ready + shelf life (6, 12, 24 or 48 h), capacities by gate and hour of day
+(Poisson around 85 % of the demand, 3 % of the gate-hours closed), so some stay unassigned. Then:
 
-1. `allocate(instance)` (validated models in, `Plan` out: everything but JSON parsing) is timed
-   over `--repeats` runs (min and median); `allocate_arrays` (arrays in, arrays out) likewise;
+1. `allocate_arrays` (arrays in, slot per vehicle out: the solve) and `allocate` (validated
+   models in, `Plan` of 50,000 pydantic objects out) are timed over `--repeats` runs, wall
+   clock (min, median) and CPU time of this process (steadier on a shared machine);
 2. the plan is checked with `check_plan` (capacity, gates, ready, deadline, every vehicle
    exactly once) and its cost recomputed in floats with `plan_cost`;
-3. HiGHS (dual simplex, `highspy`) solves the *aggregated transportation LP* of the same
-   instance, built here independently of the allocator: one column per (class of vehicles with
-   the same weight and the same eligible slot set, eligible slot) plus an "unassigned" column per
-   class, a supply row per class, a capacity row per slot. With `--full-lp` it also solves the
-   per-vehicle LP (one column per vehicle × eligible slot; several million columns);
-4. costs must agree within 1e-6 relative; the time ratio HiGHS / allocator is printed.
+3. HiGHS (`highspy`, interior point + crossover, faster than its dual simplex here) solves the
+   instance's transportation LP built here, independently of the allocator: `aggregated` has one
+   row per class of vehicles with the same weight and the same eligible slot set, one column per
+   (class, eligible slot) plus an "unassigned" column per class, a capacity row per slot;
+   `full` has one row per vehicle (millions of columns: slow, several GB);
+4. costs must agree within 1e-6 relative; the time ratio HiGHS run / allocator median is printed.
 
-Exit status 1 if any plan is infeasible, any cost disagrees, or a median exceeds 1 s.
+Exit status 1 if any plan is infeasible or not exact, any cost disagrees, or the
+`allocate_arrays` median is not under 1 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -102,7 +107,8 @@ def instance(seed: int, weights: str) -> AllocationInstance:
     demand_per_hour = VEHICLES / HOURS
     slots = []
     for g, gate in enumerate(GATES):
-        rate = 0.85 * demand_per_hour * GATE_SHARE[g] * day_profile(hours + 0.5) / 0.7
+        profile = day_profile(hours + 0.5)
+        rate = 0.85 * demand_per_hour * GATE_SHARE[g] * profile / profile.mean()
         cap = capacity_rng.poisson(rate)
         cap[capacity_rng.random(HOURS) < 0.03] = 0  # closures, maintenance
         slots += [SlotIn(gate=gate, start=T0 + h * timedelta(hours=1), capacity=int(cap[h]))
@@ -143,152 +149,144 @@ def arrays(inst: AllocationInstance) -> dict[str, Any]:
     )
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, list[float]]:
-    times, result = [], None
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, list[float], list[float]]:
+    """Result, wall-clock times and CPU times (this process) of `repeats` calls."""
+    wall, cpu, result = [], [], None
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = fn()
-        times.append(time.perf_counter() - started)
-    return result, times
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    return result, wall, cpu
+
+
+def figures(wall: list[float], cpu: list[float]) -> str:
+    return (f"min {min(wall):.3f} s, median {statistics.median(wall):.3f} s "
+            f"(CPU min {min(cpu):.3f} s, median {statistics.median(cpu):.3f} s)")
 
 
 # -- the reference: HiGHS on an LP built here, independently of the allocator -------------------
 
 
-def eligible_slots(inst: AllocationInstance) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Per vehicle, the indices of its eligible slots; slot starts and capacities."""
-    start = np.array([us(s.start) for s in inst.slots])
-    cap = np.array([s.capacity for s in inst.slots], dtype=float)
-    gate = np.array([s.gate for s in inst.slots])
-    by_gate = {g: np.flatnonzero(gate == g) for g in GATES}
-    result = []
-    for v in inst.vehicles:
-        ready, deadline = us(v.ready), 2**63 - 1 if v.deadline is None else us(v.deadline)
-        idx = np.concatenate([by_gate[g] for g in v.gates if g in by_gate])
-        result.append(np.sort(idx[(start[idx] >= ready) & (start[idx] <= deadline)]))
-    return result, start, cap
-
-
-def solve_lp(columns: list[tuple[float, list[int]]], row_lo: np.ndarray, row_hi: np.ndarray,
-             col_hi: np.ndarray) -> tuple[float, float, str]:
+def solve_lp(rows: list[tuple[int, float, np.ndarray]], start_h: np.ndarray, cap: np.ndarray,
+             end_h: float, time_limit: float) -> tuple[float, float, str, int]:
+    """min Σ_r w_r (Σ_k start_h[k] x_rk + end_h u_r)  s.t.  Σ_k x_rk + u_r = count_r (one row per
+    class or vehicle r, k over its eligible slots), Σ_r x_rk <= cap_k, x, u >= 0; HiGHS IPM with
+    crossover (faster than dual simplex here). Returns objective, run time, status, columns."""
+    n_rows = len(rows)
+    count = np.array([c for c, _, _ in rows], dtype=float)
+    weight = np.array([w for _, w, _ in rows])
+    lengths = np.array([len(e) for _, _, e in rows])
+    row_of = np.repeat(np.arange(n_rows), lengths)
+    slot = np.concatenate([e for _, _, e in rows]).astype(np.int64)
+    n_cols = n_rows + len(slot)
     highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("solver", "simplex")
-    highs.setOptionValue("threads", 1)
+    for option, value in (("output_flag", False), ("solver", "ipm"), ("time_limit", time_limit)):
+        highs.setOptionValue(option, value)
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(columns), len(row_lo)
-    lp.col_cost_ = np.array([c for c, _ in columns])
-    lp.col_lower_, lp.col_upper_ = np.zeros(len(columns)), col_hi
-    lp.row_lower_, lp.row_upper_ = row_lo, row_hi
+    lp.num_col_, lp.num_row_ = n_cols, n_rows + len(cap)
+    lp.col_cost_ = np.concatenate([weight * end_h, weight[row_of] * start_h[slot]])
+    lp.col_lower_, lp.col_upper_ = np.zeros(n_cols), np.full(n_cols, np.inf)
+    lp.row_lower_ = np.concatenate([count, np.zeros(len(cap))])
+    lp.row_upper_ = np.concatenate([count, cap])
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.cumsum([0] + [len(r) for _, r in columns]).astype(np.int32)
-    lp.a_matrix_.index_ = np.array([k for _, r in columns for k in r], dtype=np.int32)
-    lp.a_matrix_.value_ = np.ones(len(lp.a_matrix_.index_))
+    lp.a_matrix_.start_ = np.concatenate([np.arange(n_rows), n_rows + 2 * np.arange(len(slot) + 1)])
+    pairs = np.column_stack([row_of, n_rows + slot]).reshape(-1)
+    lp.a_matrix_.index_ = np.concatenate([np.arange(n_rows), pairs]).astype(np.int32)
+    lp.a_matrix_.value_ = np.ones(n_rows + 2 * len(slot))
     highs.passModel(lp)
     started = time.perf_counter()
     highs.run()
     elapsed = time.perf_counter() - started
     status = highs.modelStatusToString(highs.getModelStatus())
-    return float(highs.getInfo().objective_function_value), elapsed, status
+    return float(highs.getInfo().objective_function_value), elapsed, status, n_cols
 
 
-def aggregated_lp(inst: AllocationInstance, elig: list[np.ndarray], start: np.ndarray,
-                  cap: np.ndarray) -> tuple[float, float, str, int]:
-    """Classes = same weight and same eligible slot set; cost uses slot times, plus the constant
-    −Σ w·ready added back."""
-    ref = us(T0)  # hours from T0 keep the coefficients small
-    end = us(inst.horizon_end) + round(inst.unassigned_penalty_hours * US_PER_HOUR) - ref
+def reference(inst: AllocationInstance, per_vehicle: bool,
+              time_limit: float) -> tuple[float, float, str, int]:
+    """The instance's LP, either aggregated (rows = classes of vehicles with the same weight
+    and the same eligible slot set) or per vehicle; costs in hours from T0, plus the constant
+    −Σ weight × ready."""
+    start = np.array([us(s.start) for s in inst.slots])
+    gate = np.array([s.gate for s in inst.slots])
+    by_gate = {g: np.flatnonzero(gate == g) for g in GATES}
     classes: dict[tuple[float, bytes], int] = {}
-    for v, e in zip(inst.vehicles, elig, strict=True):
-        key = (v.weight, e.tobytes())
-        classes[key] = classes.get(key, 0) + 1
-    columns: list[tuple[float, list[int]]] = []
-    supply = []
-    n_cls = len(classes)
-    for c, ((w, raw), count) in enumerate(classes.items()):
-        supply.append(count)
-        columns.append((w * end / US_PER_HOUR, [c]))
-        columns += [(w * (start[k] - ref) / US_PER_HOUR, [c, n_cls + int(k)])
-                    for k in np.frombuffer(raw, dtype=np.int64)]
-    constant = -sum(v.weight * (us(v.ready) - ref) / US_PER_HOUR for v in inst.vehicles)
-    row = np.concatenate([np.array(supply, dtype=float), cap])
-    lo = np.concatenate([np.array(supply, dtype=float), np.zeros(len(cap))])
-    cost, elapsed, status = solve_lp(columns, lo, row, np.full(len(columns), np.inf))
-    return cost + constant, elapsed, status, len(columns)
-
-
-def full_lp(inst: AllocationInstance, elig: list[np.ndarray], start: np.ndarray,
-            cap: np.ndarray) -> tuple[float, float, str, int]:
-    end = us(inst.horizon_end) + round(inst.unassigned_penalty_hours * US_PER_HOUR)
-    n = len(inst.vehicles)
-    columns: list[tuple[float, list[int]]] = []
-    for i, (v, e) in enumerate(zip(inst.vehicles, elig, strict=True)):
-        r = us(v.ready)
-        columns.append((v.weight * (end - r) / US_PER_HOUR, [i]))
-        columns += [(v.weight * (start[k] - r) / US_PER_HOUR, [i, n + int(k)]) for k in e]
-    lo = np.concatenate([np.ones(n), np.zeros(len(cap))])
-    hi = np.concatenate([np.ones(n), cap])
-    cost, elapsed, status = solve_lp(columns, lo, hi, np.ones(len(columns)))
-    return cost, elapsed, status, len(columns)
+    rows: list[tuple[int, float, np.ndarray]] = []
+    for v in inst.vehicles:
+        ready, deadline = us(v.ready), 2**63 - 1 if v.deadline is None else us(v.deadline)
+        idx = np.sort(np.concatenate([by_gate[g] for g in v.gates if g in by_gate]))
+        idx = idx[(start[idx] >= ready) & (start[idx] <= deadline)].astype(np.int64)
+        if per_vehicle:
+            rows.append((1, v.weight, idx))
+        elif (key := (v.weight, idx.tobytes())) in classes:
+            count, w, e = rows[classes[key]]
+            rows[classes[key]] = (count + 1, w, e)
+        else:
+            classes[key] = len(rows)
+            rows.append((1, v.weight, idx))
+    ref = us(T0)
+    end_h = (us(inst.horizon_end) - ref) / US_PER_HOUR + inst.unassigned_penalty_hours
+    cost, elapsed, status, n_cols = solve_lp(
+        rows, (start - ref) / US_PER_HOUR, np.array([s.capacity for s in inst.slots], dtype=float),
+        end_h, time_limit)
+    constant = -math.fsum(v.weight * (us(v.ready) - ref) / US_PER_HOUR for v in inst.vehicles)
+    return cost + constant, elapsed, status, n_cols
 
 
 # -- the run -------------------------------------------------------------------------------------
 
 
-def run_case(seed: int, weights: str, repeats: int, with_full_lp: bool) -> bool:
-    print(f"\n== seed {seed}, weights {weights} ==")
+def run_case(seed: int, weights: str, repeats: int, lps: list[str], time_limit: float) -> bool:
+    print(f"\n== seed {seed}, weights {weights} ==", flush=True)
     inst = instance(seed, weights)
     raw = arrays(inst)
-    plan, t_models = timed(lambda: allocate(inst), repeats)
-    result, t_arrays = timed(lambda: allocate_arrays(**raw), repeats)
+    plan, wall_m, cpu_m = timed(lambda: allocate(inst), repeats)
+    result, wall_a, cpu_a = timed(lambda: allocate_arrays(**raw), repeats)
     assert isinstance(plan, Plan)
     problems = check_plan(inst, plan)
     cost = plan_cost(inst, plan)
-    same = np.array_equal(result.slot >= 0, np.isin(
-        np.array([v.id for v in inst.vehicles]), [a.vehicle for a in plan.assignments]))
-    print(f"vehicles {len(inst.vehicles):,}, slot capacity {sum(s.capacity for s in inst.slots):,}"
-          f", assigned {len(plan.assignments):,}, unassigned {len(plan.unassigned):,}")
+    cost_arrays = result.cost / US_PER_HOUR
+    print(f"vehicles {len(inst.vehicles):,}; slot capacity {sum(s.capacity for s in inst.slots):,}"
+          f"; assigned {len(plan.assignments):,}; unassigned {len(plan.unassigned):,}")
     print(f"flow network: {result.classes:,} classes, {result.nodes:,} nodes, {result.arcs:,} "
-          f"arcs; weight decimals {result.weight_decimals}, exact {result.exact}")
-    print(f"feasibility: {'ok' if not problems else problems[:5]}; arrays agree with models: "
-          f"{same}")
-    med_m, med_a = statistics.median(t_models), statistics.median(t_arrays)
-    print(f"allocate (models):       min {min(t_models):.3f} s, median {med_m:.3f} s")
-    print(f"allocate_arrays:         min {min(t_arrays):.3f} s, median {med_a:.3f} s")
-    print(f"allocator cost           {cost:,.6f} weight·h (reported {plan.cost:,.6f})")
-    elig, start, cap = eligible_slots(inst)
-    ok = not problems and same and plan.exact
-    refs = [("aggregated LP", aggregated_lp)] + ([("per-vehicle LP", full_lp)]
-                                                if with_full_lp else [])
-    for name, build in refs:
-        started = time.perf_counter()
-        ref_cost, ref_time, status, n_cols = build(inst, elig, start, cap)
-        total = time.perf_counter() - started
+          f"arcs; weight decimals {result.weight_decimals}; exact {result.exact}")
+    print(f"feasibility (check_plan): {'ok' if not problems else problems[:5]}")
+    print(f"allocate_arrays (solve):   {figures(wall_a, cpu_a)}")
+    print(f"allocate (models in/out):  {figures(wall_m, cpu_m)}")
+    print(f"allocator cost {cost:,.6f} weight·h (allocate_arrays: {cost_arrays:,.6f})")
+    ok = not problems and plan.exact and math.isclose(cost, cost_arrays, rel_tol=1e-9)
+    median = statistics.median(wall_a)
+    for kind in lps:
+        ref_cost, ref_time, status, n_cols = reference(inst, kind == "full", time_limit)
         rel = abs(ref_cost - cost) / max(1.0, abs(ref_cost))
         agree = status == "Optimal" and rel <= 1e-6
         ok &= agree
-        print(f"HiGHS {name}: {n_cols:,} columns, status {status}, solve {ref_time:.3f} s "
-              f"(with building {total:.1f} s), cost {ref_cost:,.6f}, relative gap {rel:.1e} "
-              f"{'ok' if agree else 'DISAGREES'}; ratio HiGHS / allocate {ref_time / med_m:.0f}×")
-    passed = ok and med_m < TARGET_S
-    print(f"{'PASS' if passed else 'FAIL'}: median {med_m:.3f} s vs < {TARGET_S:.0f} s target")
+        print(f"HiGHS {kind} LP: {n_cols:,} columns, {status}, run {ref_time:.2f} s, cost "
+              f"{ref_cost:,.6f}, relative difference {rel:.1e} {'ok' if agree else 'DISAGREES'}"
+              f"; time ratio HiGHS / allocate_arrays median: {ref_time / median:,.0f}×",
+              flush=True)
+    passed = ok and median < TARGET_S
+    print(f"{'PASS' if passed else 'FAIL'}: allocate_arrays median {median:.3f} s vs "
+          f"< {TARGET_S:.0f} s; plan feasible and optimal: {ok}")
     return passed
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--weights", nargs="+", default=["classes", "continuous"],
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--weights", nargs="+", default=["classes"],
                         choices=["classes", "continuous"])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--full-lp", action="store_true",
-                        help="also solve the per-vehicle LP with HiGHS (slow, several GB)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--lp", nargs="*", default=["aggregated"], choices=["aggregated", "full"],
+                        help="HiGHS references to solve (none: --lp with no value)")
+    parser.add_argument("--lp-time-limit", type=float, default=1800.0)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
           f"{platform.python_version()}, NumPy {np.__version__}, OR-Tools {ortools.__version__},"
-          f" HiGHS {highspy.Highs().version()}; load average "
-          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    results = [run_case(seed, w, args.repeats, args.full_lp)
+          f" HiGHS {highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}."
+          f"{highspy.HIGHS_VERSION_PATCH}; load average "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    results = [run_case(seed, w, args.repeats, args.lp, args.lp_time_limit)
                for w in args.weights for seed in args.seeds]
     print(f"\n{'PASS' if all(results) else 'FAIL'}: {sum(results)}/{len(results)} cases")
     return 0 if all(results) else 1

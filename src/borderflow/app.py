@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -47,6 +48,25 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     )
 }
 
+class ConcurrencyLimit:
+    """Pure ASGI middleware: at most `limit` HTTP requests inside the app at once; the rest
+    wait their turn in the event loop (not in the thread pool)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._sem: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._sem is None:  # created inside the running loop
+            self._sem = asyncio.Semaphore(self.limit)
+        async with self._sem:
+            await self.app(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None, *, database_url: str | None = None,
     clock: Clock | None = None, network: Network | None = None,
@@ -60,7 +80,9 @@ def create_app(
         "gates (Lang Son – Guangxi first).",
         docs_url="/docs", openapi_url=f"{API}/openapi.json",
     )
-    engine = make_engine(url, **({} if url.startswith("sqlite") else {"pool_size": 10}))
+    pool = {"pool_size": 5, "max_overflow": 10} if url.startswith("sqlite") else {
+        "pool_size": 10, "max_overflow": 10}
+    engine = make_engine(url, **pool)
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock or SystemClock()
@@ -105,6 +127,10 @@ def create_app(
         return JSONResponse(status_code=200 if ok else 503,
                             content={"status": "ready" if ok else "migrations pending",
                                      "revision": current, "head": head})
+
+    # At most as many requests in flight per worker as the pool has connections: beyond that,
+    # threads holding no connection would starve the ones holding connections and row locks.
+    app.add_middleware(ConcurrencyLimit, limit=pool["pool_size"] + pool["max_overflow"])
 
     from borderflow.accounts.router import router as accounts_router
     from borderflow.declarations.bulk_router import router as bulk_router

@@ -19,7 +19,9 @@ from typer.testing import CliRunner
 
 from borderflow.queue.allocate_cli import allocate as allocate_command
 from borderflow.queue.allocation import (
+    NO_DEADLINE,
     AllocationInstance,
+    Assignment,
     InvalidInstance,
     Plan,
     allocate,
@@ -106,7 +108,8 @@ def instances(draw: st.DrawFn) -> dict[str, Any]:
             "id": f"V{draw(st.integers(0, 10**6)):07d}-{i}",
             "ready": ready.astimezone(zone).isoformat(),
             "gates": chosen,
-            "weight": draw(st.integers(0, 5000)) / 1000,
+            "weight": draw(st.sampled_from([1, 2, 3, 5]) | st.integers(0, 5000).map(
+                lambda w: w / 1000)),  # priority classes (shared chains) or 3 decimals
             "deadline": None if deadline is None else deadline.isoformat(),
         })
     return {
@@ -142,6 +145,46 @@ def test_plan_is_feasible_complete_and_equals_the_lp_optimum(data: dict[str, Any
     cost = plan_cost(instance, plan)
     assert plan.cost == pytest.approx(cost, rel=1e-9, abs=1e-9)
     assert cost == pytest.approx(optimum, rel=1e-6, abs=1e-6)
+
+
+def to_arrays(instance: AllocationInstance) -> dict[str, Any]:
+    """The instance as `allocate_arrays` takes it: times in seconds since the epoch."""
+    gates = sorted({s.gate for s in instance.slots} | {g for v in instance.vehicles
+                                                         for g in v.gates})
+    end = instance.horizon_end + timedelta(hours=instance.unassigned_penalty_hours)
+    return {
+        "slot_gate": [gates.index(s.gate) for s in instance.slots],
+        "slot_start": [int(s.start.timestamp()) for s in instance.slots],
+        "slot_capacity": [s.capacity for s in instance.slots],
+        "vehicle_ready": [int(v.ready.timestamp()) for v in instance.vehicles],
+        "vehicle_gates": np.array([[g in v.gates for g in gates] for v in instance.vehicles],
+                                  dtype=bool).reshape(len(instance.vehicles), len(gates)),
+        "vehicle_weight": [v.weight for v in instance.vehicles],
+        "vehicle_deadline": [NO_DEADLINE if v.deadline is None else int(v.deadline.timestamp())
+                             for v in instance.vehicles],
+        "unassigned_at": int(end.timestamp()),
+    }
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.sampled_from([0.0, 1.0, 1e9]))
+def test_time_chains_and_direct_arcs_give_the_same_optimum(data: dict[str, Any],
+                                                           node_cost: float) -> None:
+    """0: a chain wherever it saves an arc (exercises the chains' first-in-first-out split);
+    1e9: direct arcs only."""
+    instance = parse_instance(data)
+    result = allocate_arrays(**to_arrays(instance), chain_node_cost=node_cost)
+    plan = Plan(
+        assignments=[Assignment(vehicle=v.id, gate=instance.slots[k].gate,
+                                slot_start=instance.slots[k].start)
+                     for v, k in zip(instance.vehicles, result.slot.tolist(), strict=True)
+                     if k >= 0],
+        unassigned=[v.id for v, k in zip(instance.vehicles, result.slot.tolist(), strict=True)
+                    if k < 0])
+    assert check_plan(instance, plan) == []
+    cost = plan_cost(instance, plan)
+    assert result.cost / 3600 == pytest.approx(cost, rel=1e-9, abs=1e-9)
+    assert cost == pytest.approx(lp_optimum(instance), rel=1e-6, abs=1e-6)
 
 
 @settings(max_examples=50, deadline=None)

@@ -45,7 +45,7 @@ def ensure_slots(
     start, end = align(start, policy), align(end, policy) + timedelta(minutes=policy.slot_minutes)
     expected = int((end - start) / timedelta(minutes=policy.slot_minutes))
     now = clock.now()
-    for cid in crossing_ids:
+    for cid in sorted(crossing_ids):  # one order for everyone: concurrent inserts never deadlock
         have = repository.count_slots(session, network_id=network.id, crossing_id=cid,
                                       direction=direction.value, start=start, end=end)
         if have >= expected:

@@ -168,6 +168,18 @@ def book(
     candidates = candidate_slots(states, priority=priority, now=now, ready=ready,
                                  deadline=deadline, policy=policy, preference=crossings)
     taken = _try_places(session, candidates, by_key, priority=priority, now=now, policy=policy)
+    for _ in range(3 if slot_start is None else 0):
+        if taken is not None or not candidates:
+            break
+        # Others took the places we saw free: look again (earliest available means just that).
+        fresh = ledger.ensure_slots(session, network=network, crossing_ids=crossings,
+                                    direction=direction, start=ready, end=end, clock=clock,
+                                    policy=policy)
+        candidates = candidate_slots([ledger.state(s) for s in fresh], priority=priority,
+                                     now=now, ready=ready, deadline=deadline, policy=policy,
+                                     preference=crossings)
+        taken = _try_places(session, candidates, by_key, priority=priority, now=now,
+                            policy=policy)
     if taken is None:
         windows = _windows(ledger.ensure_slots(
             session, network=network, crossing_ids=list(shipment.crossings), direction=direction,
