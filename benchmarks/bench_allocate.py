@@ -43,11 +43,11 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from importlib.metadata import version
 from typing import Any
 
 import highspy
 import numpy as np
-import ortools
 
 from borderflow.queue.allocation import (
     US_PER_HOUR,
@@ -282,9 +282,8 @@ def main() -> int:
     parser.add_argument("--lp-time-limit", type=float, default=1800.0)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
-          f"{platform.python_version()}, NumPy {np.__version__}, OR-Tools {ortools.__version__},"
-          f" HiGHS {highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}."
-          f"{highspy.HIGHS_VERSION_PATCH}; load average "
+          f"{platform.python_version()}, NumPy {np.__version__}, OR-Tools {version('ortools')}, "
+          f"highspy {version('highspy')}; load average "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     results = [run_case(seed, w, args.repeats, args.lp, args.lp_time_limit)
                for w in args.weights for seed in args.seeds]
