@@ -18,16 +18,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, make_url, text
 
-DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-AIM_RATE = 500.0  # declarations per second
-AIM_P99_MS = 100.0
-REPLAYS = 50
-PHASE_CAP_S = 90.0  # every phase stops by itself, even with --requests
-REQUEST_TIMEOUT_S = 30.0
-USERNAME = "bench_exporter"
-PASSWORD = "bench-password-not-secret"
 ROOT = Path(__file__).resolve().parent.parent
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_model() -> str:

@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -141,60 +142,50 @@ def _revision(
     )
 
 
+# (English, Vietnamese, Chinese) names of what a declaration may give inline or by saved id.
+_SAVED_WORDS = {
+    "vehicle": ("vehicle", "phương tiện", "车辆"),
+    "driver": ("driver", "lái xe", "司机"),
+}
+
+
+def _inline_or_saved(
+    kind: str, given: BaseModel | None, saved_id: uuid.UUID | None, saved: Any,
+    model: type[BaseModel], problems: Problems,
+) -> Any:
+    """The vehicle or driver given inline, or the enterprise's saved one named by id."""
+    en, vi, zh = _SAVED_WORDS[kind]
+    if given is not None:
+        return given
+    if saved_id is None:
+        problems.add(kind, f"give the {en} or a saved {kind}_id",
+                     f"cần nhập {vi} hoặc chọn {vi} đã lưu", f"请填写{zh}或选择已保存的{zh}")
+        return None
+    if saved is None:
+        problems.add(f"{kind}_id", f"no saved {en} with this id in your organisation",
+                     f"không có {vi} đã lưu với mã này", f"本企业没有此已保存{zh}")
+        return None
+    return model.model_validate({k: v for k, v in saved.data.items() if k in model.model_fields})
+
+
 def _resolve_vehicle(
     session: Session, org_id: uuid.UUID, shipment_in: ShipmentCreate, problems: Problems
 ) -> VehicleIn | None:
-    if shipment_in.vehicle is not None:
-        return shipment_in.vehicle
-    if shipment_in.vehicle_id is None:
-        problems.add(
-            "vehicle",
-            "give the vehicle or a saved vehicle_id",
-            "cần nhập phương tiện hoặc chọn xe đã lưu",
-            "请填写车辆或选择已保存的车辆",
-        )
-        return None
-    saved = repository.saved_vehicle(session, org_id, shipment_in.vehicle_id)
-    if saved is None:
-        problems.add(
-            "vehicle_id",
-            "no saved vehicle with this id in your organisation",
-            "không có xe đã lưu với mã này",
-            "本企业没有此已保存车辆",
-        )
-        return None
-    data = saved.data
-    return VehicleIn(
-        plate=data["plate"],
-        trailer_plate=data.get("trailer_plate"),
-        gms_permit=data.get("gms_permit"),
-        containers=data.get("containers", []),
-    )
+    saved = (repository.saved_vehicle(session, org_id, shipment_in.vehicle_id)
+             if shipment_in.vehicle is None and shipment_in.vehicle_id else None)
+    result: VehicleIn | None = _inline_or_saved(
+        "vehicle", shipment_in.vehicle, shipment_in.vehicle_id, saved, VehicleIn, problems)
+    return result
 
 
 def _resolve_driver(
     session: Session, org_id: uuid.UUID, shipment_in: ShipmentCreate, problems: Problems
 ) -> DriverIn | None:
-    if shipment_in.driver is not None:
-        return shipment_in.driver
-    if shipment_in.driver_id is None:
-        problems.add(
-            "driver",
-            "give the driver or a saved driver_id",
-            "cần nhập lái xe hoặc chọn lái xe đã lưu",
-            "请填写司机或选择已保存的司机",
-        )
-        return None
-    saved = repository.saved_driver(session, org_id, shipment_in.driver_id)
-    if saved is None:
-        problems.add(
-            "driver_id",
-            "no saved driver with this id in your organisation",
-            "không có lái xe đã lưu với mã này",
-            "本企业没有此已保存司机",
-        )
-        return None
-    return DriverIn.model_validate(saved.data)
+    saved = (repository.saved_driver(session, org_id, shipment_in.driver_id)
+             if shipment_in.driver is None and shipment_in.driver_id else None)
+    result: DriverIn | None = _inline_or_saved(
+        "driver", shipment_in.driver, shipment_in.driver_id, saved, DriverIn, problems)
+    return result
 
 
 def create_shipment(
