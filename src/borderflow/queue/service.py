@@ -8,6 +8,7 @@ database, not this process, guarantees no slot is ever over capacity. Every chan
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -116,9 +117,9 @@ def _try_places(
     return None
 
 
-def _windows(slots: list[CrossingSlot], *, priority: PriorityClass, now: datetime,
-             ready: datetime, policy: QueuePolicy) -> dict[str, list[dict[str, Any]]]:
-    states = [ledger.state(s) for s in slots]
+def _windows(states: list[SlotState], *, priority: PriorityClass, now: datetime,
+             ready: datetime, policy: QueuePolicy, preference: list[str]
+             ) -> dict[str, list[dict[str, Any]]]:
     step = timedelta(minutes=policy.slot_minutes)
     from borderflow.queue.policy import free_places
 
@@ -126,7 +127,7 @@ def _windows(slots: list[CrossingSlot], *, priority: PriorityClass, now: datetim
         cid: [{"crossing": w.crossing_id, "start": w.start, "end": w.start + step,
                "free": free_places(w, priority, now, policy)} for w in ws]
         for cid, ws in nearest_windows(states, priority=priority, now=now, ready=ready,
-                                       policy=policy).items()
+                                       policy=policy, preference=preference).items()
     }
 
 
@@ -156,35 +157,41 @@ def book(
     priority = priority_of(shipment)
     ready, deadline, end = _window(shipment, now, policy)
     direction = Direction(shipment.direction)
-    slots = ledger.ensure_slots(session, network=network, crossing_ids=crossings,
-                                direction=direction, start=ready, end=end, clock=clock,
-                                policy=policy)
-    by_key = {(s.crossing_id, s.start): s.id for s in slots}
-    states = [ledger.state(s) for s in slots]
-    if slot_start is not None:
-        states = [s for s in states if s.start == ledger.align(slot_start, policy)]
-        if not states:
-            raise InvalidInput("no such slot on the shipment's crossings", field="slot_start")
-    candidates = candidate_slots(states, priority=priority, now=now, ready=ready,
-                                 deadline=deadline, policy=policy, preference=crossings)
+    everywhere = list(shipment.crossings)  # windows are shown on every acceptable crossing
+
+    def load() -> list[SlotState]:
+        slots = ledger.ensure_slots(session, network=network, crossing_ids=everywhere,
+                                    direction=direction, start=ready, end=end, clock=clock,
+                                    policy=policy)
+        by_key.update({(s.crossing_id, s.start): s.id for s in slots})
+        return [ledger.state(s) for s in slots]
+
+    def eligible(all_states: list[SlotState]) -> list[SlotState]:
+        states = [s for s in all_states if s.crossing_id in crossings]
+        if slot_start is not None:
+            states = [s for s in states if s.start == ledger.align(slot_start, policy)]
+        return candidate_slots(states, priority=priority, now=now, ready=ready,
+                               deadline=deadline, policy=policy, preference=crossings)
+
+    by_key: dict[tuple[str, datetime], int] = {}
+    all_states = load()
+    if slot_start is not None and not any(
+            s.start == ledger.align(slot_start, policy) and s.crossing_id in crossings
+            for s in all_states):
+        raise InvalidInput("no such slot on the shipment's crossings", field="slot_start")
+    candidates = eligible(all_states)
     taken = _try_places(session, candidates, by_key, priority=priority, now=now, policy=policy)
     for _ in range(3 if slot_start is None else 0):
         if taken is not None or not candidates:
             break
         # Others took the places we saw free: look again (earliest available means just that).
-        fresh = ledger.ensure_slots(session, network=network, crossing_ids=crossings,
-                                    direction=direction, start=ready, end=end, clock=clock,
-                                    policy=policy)
-        candidates = candidate_slots([ledger.state(s) for s in fresh], priority=priority,
-                                     now=now, ready=ready, deadline=deadline, policy=policy,
-                                     preference=crossings)
+        all_states = load()
+        candidates = eligible(all_states)
         taken = _try_places(session, candidates, by_key, priority=priority, now=now,
                             policy=policy)
     if taken is None:
-        windows = _windows(ledger.ensure_slots(
-            session, network=network, crossing_ids=list(shipment.crossings), direction=direction,
-            start=ready, end=end, clock=clock, policy=policy), priority=priority, now=now,
-            ready=ready, policy=policy)
+        windows = _windows(load(), priority=priority, now=now, ready=ready, policy=policy,
+                           preference=everywhere)
         raise SlotFull(
             "no free place in the slot asked for" if slot_start else
             "no free slot within the horizon" + (" and the cargo's shelf life" if deadline
@@ -207,10 +214,11 @@ def book(
     event(session, booking, action="booked", actor=principal.actor, at=now,
           slot_start=start, crossing=crossing_id, priority=priority.value)
     notify(session, booking, topic="booking.created", clock=clock)
-    refreshed = ledger.ensure_slots(session, network=network, crossing_ids=list(shipment.crossings),
-                                    direction=direction, start=ready, end=end, clock=clock,
-                                    policy=policy)
-    return booking, _windows(refreshed, priority=priority, now=now, ready=ready, policy=policy)
+    after = [replace(s, booked=s.booked + 1,
+                     booked_perishable=s.booked_perishable + booking.perishable)
+             if (s.crossing_id, s.start) == (crossing_id, start) else s for s in all_states]
+    return booking, _windows(after, priority=priority, now=now, ready=ready, policy=policy,
+                             preference=everywhere)
 
 
 def get_booking(session: Session, *, booking_id: uuid.UUID, principal: Principal,
