@@ -82,7 +82,8 @@ def create_app(
     )
     pool = {"pool_size": 5, "max_overflow": 10} if url.startswith("sqlite") else {
         "pool_size": 10, "max_overflow": 10}
-    engine = make_engine(url, **pool)
+    in_memory = url in ("sqlite://", "sqlite:///:memory:")  # one connection, no pool to size
+    engine = make_engine(url, **({} if in_memory else pool))
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock or SystemClock()
