@@ -296,28 +296,25 @@ def _save_vehicle(
     session: Session, org_id: uuid.UUID, vehicle: dict[str, Any], now: datetime
 ) -> None:
     saved = repository.saved_vehicle_by_plate(session, org_id, vehicle["plate"])
-    if saved is None:
-        session.add(
-            SavedVehicle(
-                organisation_id=org_id, plate=vehicle["plate"], data=vehicle, created_at=now
-            )
-        )
-    else:
-        saved.data = vehicle
+    _remember(session, saved, SavedVehicle(organisation_id=org_id, plate=vehicle["plate"],
+                                           data=vehicle, created_at=now))
 
 
 def _save_driver(
     session: Session, org_id: uuid.UUID, driver: dict[str, Any], now: datetime
 ) -> None:
     saved = repository.saved_driver_by_id_number(session, org_id, driver["id_number"])
+    _remember(session, saved, SavedDriver(organisation_id=org_id, id_number=driver["id_number"],
+                                          data=driver, created_at=now))
+
+
+def _remember(session: Session, saved: SavedVehicle | SavedDriver | None,
+              new: SavedVehicle | SavedDriver) -> None:
+    """Save a vehicle or driver for reuse, or refresh the one saved under the same key."""
     if saved is None:
-        session.add(
-            SavedDriver(
-                organisation_id=org_id, id_number=driver["id_number"], data=driver, created_at=now
-            )
-        )
+        session.add(new)
     else:
-        saved.data = driver
+        saved.data = new.data
 
 
 def get_shipment(

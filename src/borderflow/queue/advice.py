@@ -93,29 +93,35 @@ def queue_feed(session: Session, *, network: Network, clock: Clock, policy: Queu
     what the gate can clear, who waits at the border, and the next free slot."""
     now = clock.now()
     day = now + timedelta(hours=24)
+    active = Booking.status == BookingStatus.active.value
+    key = (Booking.crossing_id, Booking.direction)
+    # One grouped query each, not one per crossing and direction.
+    booked = {(c, d): n for c, d, n in session.execute(
+        select(*key, func.count()).where(active, Booking.slot_start >= now,
+                                         Booking.slot_start < day).group_by(*key))}
+    waiting = {(c, d): n for c, d, n in session.execute(
+        select(*key, func.count()).where(active, Booking.arrived_at.is_not(None))
+        .group_by(*key))}
+    next_free: dict[tuple[str, str], datetime] = {}
+    for direction in Direction:
+        for s in repository.slots(session, network_id=network.id,
+                                  crossing_ids=[c.id for c in network.crossings],
+                                  direction=direction.value, start=ledger.align(now, policy),
+                                  end=now + policy.horizon):
+            if s.start >= now and s.booked < s.capacity:
+                next_free.setdefault((s.crossing_id, direction.value), s.start)
     entries = []
     for crossing in network.crossings:
         for direction in Direction:
-            booked = session.scalar(select(func.count()).select_from(Booking).where(
-                Booking.crossing_id == crossing.id, Booking.direction == direction.value,
-                Booking.status == BookingStatus.active.value, Booking.slot_start >= now,
-                Booking.slot_start < day)) or 0
-            waiting = session.scalar(select(func.count()).select_from(Booking).where(
-                Booking.crossing_id == crossing.id, Booking.direction == direction.value,
-                Booking.status == BookingStatus.active.value,
-                Booking.arrived_at.is_not(None))) or 0
+            k = (crossing.id, direction.value)
             capacity = network_service.crossing_capacity(
                 session, network=network, crossing_id=crossing.id, direction=direction,
                 start=now, end=day).total
-            slots = repository.slots(session, network_id=network.id,
-                                     crossing_ids=[crossing.id], direction=direction.value,
-                                     start=ledger.align(now, policy), end=now + policy.horizon)
-            free = [s for s in slots if s.start >= now and s.booked < s.capacity]
-            next_free: datetime | None = free[0].start if free else None
+            free = next_free.get(k)
             entries.append(QueueFeedEntry(
-                crossing=crossing.id, direction=direction, booked_next_24h=booked,
-                capacity_next_24h=capacity, waiting_at_border=waiting,
-                next_free_slot=next_free,
-                expected_wait_hours=round((next_free - now).total_seconds() / 3600, 1)
-                if next_free else None))
+                crossing=crossing.id, direction=direction, booked_next_24h=booked.get(k, 0),
+                capacity_next_24h=capacity, waiting_at_border=waiting.get(k, 0),
+                next_free_slot=free,
+                expected_wait_hours=round((free - now).total_seconds() / 3600, 1)
+                if free else None))
     return QueueFeed(generated_at=now, network=network.id, crossings=entries)
