@@ -11,6 +11,7 @@ from borderflow.db import upgrade
 from borderflow.network.cli import calendar_app, capacity, network_app
 from borderflow.outbox.cli import outbox_app
 from borderflow.queue.allocate_cli import allocate
+from borderflow.simulation.cli import simulate_command
 
 app = typer.Typer(
     help="borderflow: keeps freight moving across land border gates.",
@@ -26,6 +27,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(outbox_app, name="outbox")
 app.command("capacity")(capacity)
 app.command("allocate")(allocate)
+app.command("simulate")(simulate_command)
 
 
 @app.command("serve")

@@ -1,0 +1,150 @@
+"""The slot ledger in memory: the simulation's driver for the live queue's policy functions.
+
+The live service keeps slots in the database and asks `borderflow.queue.policy` which slot a
+vehicle may take; this ledger keeps the same `SlotState` facts in lists and asks the same
+functions (`free_places`, `may_book_restricted`, `reserved_for_perishables`), so a booking in
+the simulation follows the rules a booking on the platform follows: earliest slot at or after
+`ready` over the acceptable crossings, the declarant's preferred crossing first at equal times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from borderflow.queue.policy import (
+    PriorityClass,
+    QueuePolicy,
+    SlotState,
+    free_places,
+    may_book_restricted,
+    reserved_for_perishables,
+)
+
+
+@dataclass
+class SlotBook:
+    """One crossing-and-direction's slots."""
+
+    key: str  # "crossing/direction"
+    crossing_id: str
+    capacity: list[int]
+    prereg: list[bool]
+    reserved: list[int]
+    booked: list[int]
+    booked_perishable: list[int]
+    full_before: int = 0
+    """Every slot before this index is full (booked == capacity): searches start here."""
+    regular_before: int = 0
+    """Every slot from the release horizon (when it was last moved) up to this index has no
+    place left for regular vehicles (the rest is reserved for perishables): regular searches
+    beyond the release horizon start here."""
+
+
+class SlotLedger:
+    def __init__(self, *, t0: datetime, slot_hours: float, policy: QueuePolicy) -> None:
+        self.t0 = t0
+        self.L = slot_hours
+        self.policy = policy
+        self.books: dict[str, SlotBook] = {}
+        self._starts: list[datetime] = []
+
+    def add(self, key: str, crossing_id: str, capacity: Sequence[int],
+            prereg: Sequence[bool]) -> None:
+        cap = [int(c) for c in capacity]
+        self.books[key] = SlotBook(
+            key, crossing_id, cap, [bool(p) for p in prereg],
+            [reserved_for_perishables(c, self.policy) for c in cap],
+            [0] * len(cap), [0] * len(cap))
+        while len(self._starts) < len(cap):
+            self._starts.append(self.t0 + timedelta(hours=len(self._starts) * self.L))
+
+    def state(self, book: SlotBook, j: int) -> SlotState:
+        return SlotState(book.crossing_id, self._starts[j], book.capacity[j], book.reserved[j],
+                         book.booked[j], book.booked_perishable[j], book.prereg[j])
+
+    def when(self, t: float) -> datetime:
+        return self.t0 + timedelta(hours=t)
+
+    def first_free(self, key: str, *, ready: float, deadline: float | None,
+                   priority: PriorityClass, now: float) -> int | None:
+        """Earliest slot index of one book this vehicle may take now, or None.
+
+        Every candidate is decided by the live queue's `free_places` and
+        `may_book_restricted`; the two cursors only skip slots those functions would refuse
+        (full ones; for regular vehicles, ones whose free places are all reserved)."""
+        book = self.books[key]
+        n = len(book.capacity)
+        cap, booked = book.capacity, book.booked
+        while book.full_before < n and booked[book.full_before] >= cap[book.full_before]:
+            book.full_before += 1
+        j = max(book.full_before, _ceil_index(ready, self.L))
+        last = n - 1 if deadline is None else min(n - 1, int(deadline // self.L))
+        now_dt = self.when(now)
+        policy = self.policy
+        # Slots starting after this index keep their perishable reserve for `priority`.
+        reserve_from = n
+        if priority is PriorityClass.regular and policy.perishable_share > 0:
+            release = policy.perishable_release.total_seconds() / 3600
+            reserve_from = int((now + release) // self.L) + 1
+            book.regular_before = max(book.regular_before, reserve_from)
+        while j <= last:
+            if j >= reserve_from and j < book.regular_before:
+                j = book.regular_before
+                continue
+            if booked[j] < cap[j]:
+                s = self.state(book, j)
+                if free_places(s, priority, now_dt, policy) > 0:
+                    if may_book_restricted(s, now_dt, policy):
+                        return j
+                elif j >= reserve_from and j == book.regular_before:
+                    book.regular_before += 1
+            elif j >= reserve_from and j == book.regular_before:
+                book.regular_before += 1
+            j += 1
+        return None
+
+    def book(self, keys: Sequence[str], *, ready: float, deadline: float | None,
+             priority: PriorityClass, now: float) -> tuple[str, int, int] | None:
+        """Take the earliest place over `keys` (preference order breaks ties): returns
+        (key, slot index, rank in the slot) or None when nothing fits."""
+        best: tuple[int, int, str] | None = None
+        for rank, key in enumerate(keys):
+            j = self.first_free(key, ready=ready, deadline=deadline, priority=priority, now=now)
+            if j is not None and (best is None or j < best[0]):
+                best = (j, rank, key)
+        if best is None:
+            return None
+        j, _, key = best
+        return key, j, self.take(key, j, priority)
+
+    def take(self, key: str, j: int, priority: PriorityClass) -> int:
+        book = self.books[key]
+        rank = book.booked[j]
+        book.booked[j] += 1
+        if priority is not PriorityClass.regular:
+            book.booked_perishable[j] += 1
+        return rank
+
+    def release_from(self, key: str, j0: int) -> None:
+        """Forget every booking from slot `j0` on (before a re-plan)."""
+        book = self.books[key]
+        for j in range(j0, len(book.booked)):
+            book.booked[j] = 0
+            book.booked_perishable[j] = 0
+        book.full_before = min(book.full_before, j0)
+        book.regular_before = min(book.regular_before, j0)
+
+    def set_capacity(self, key: str, capacity: Sequence[int], from_index: int) -> None:
+        book = self.books[key]
+        for j in range(from_index, len(book.capacity)):
+            book.capacity[j] = int(capacity[j])
+            book.reserved[j] = reserved_for_perishables(book.capacity[j], self.policy)
+        book.full_before = min(book.full_before, from_index)
+        book.regular_before = min(book.regular_before, from_index)
+
+
+def _ceil_index(t: float, slot_hours: float) -> int:
+    j = int(t // slot_hours)
+    return j if j * slot_hours >= t - 1e-9 else j + 1
