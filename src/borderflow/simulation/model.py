@@ -338,6 +338,10 @@ class Run:
                  initial: list[Initial] | None = None) -> None:
         self.m = model
         self.policy = policy
+        self.n_drawn = len(fleet)
+        self.initial: list[Initial] = initial or []
+        if self.initial:
+            fleet = _with_initial(fleet, self.initial)
         self.fleet = fleet
         self.engine = Engine()
         n = len(fleet)
@@ -378,7 +382,6 @@ class Run:
             self.ledger = SlotLedger(t0=model.t0, slot_hours=model.L, policy=rules)
             for k, t in model.tables.items():
                 self.ledger.add(k, k.split("/")[0], t.capacity.tolist(), t.prereg.tolist())
-        self.initial = initial or []
 
     # ----------------------------------------------------------------------------- stations
     def _build_stations(self, rngs: dict[str, np.random.Generator]) -> None:
@@ -423,7 +426,9 @@ class Run:
         for h in range(math.ceil(self.m.hours) + 1):
             engine.at(float(h), self._sample, h)
         fifo = self.policy is PolicyName.fifo
-        for v in range(self.n):
+        for i, ini in enumerate(self.initial):
+            self._start_initial(self.n_drawn + i, ini)
+        for v in range(self.n_drawn):
             spec = self.specs[self.stream[v]]
             if fifo:
                 self.key_of[v] = self.key_index[spec.keys[0]]
@@ -436,6 +441,29 @@ class Run:
                 engine.at(decide, self._book, v)
         for t_a, _ in self._announcements():
             engine.at(t_a, self._replan, 0)
+
+    def _start_initial(self, v: int, ini: Initial) -> None:
+        """A vehicle the live platform already knows: in a yard, on the road, or booked and
+        not yet left; its booking (if any) is already in the ledger."""
+        spec = self.specs[ini.stream]
+        key = ini.slot_key or spec.keys[0]
+        self.key_of[v] = self.key_index[key]
+        if ini.slot_index is not None and self.ledger is not None and key in self.ledger.books:
+            self._assign(v, (key, ini.slot_index,
+                             self.ledger.take(key, ini.slot_index, spec.priority)))
+        if ini.state == "in_yard":
+            self.state[v] = EN_ROUTE
+            self.engine.at(0.0, self._arrive, v)
+        elif ini.state == "en_route":
+            self.state[v] = EN_ROUTE
+            self.depart_at[v] = math.nan
+            self.engine.at(max(ini.eta or 0.0, 0.0), self._arrive, v)
+        elif self.slot[v] >= 0 and self.policy is PolicyName.borderflow:
+            lead = self.m.scenario.call_forward_lead_hours
+            depart = max(self.ready[v] - self.travel[v], self.due[v] - lead - self.travel[v])
+            self.engine.at(max(depart, 0.0), self._depart, v)
+        else:
+            self.engine.at(max(self.ready[v] - self.travel[v], 0.0), self._depart, v)
 
     def _announcements(self) -> list[tuple[float, dict[str, npt.NDArray[np.int64]]]]:
         by_time: dict[float, dict[str, npt.NDArray[np.int64]]] = defaultdict(dict)
@@ -457,6 +485,10 @@ class Run:
     def _arrive(self, v: int) -> None:
         now = self.engine.now
         self.arrived[v] = now
+        if v >= self.n_drawn:  # known to the platform: it arrived when the platform saw it
+            known = self.initial[v - self.n_drawn].arrived
+            if known is not None:
+                self.arrived[v] = min(known, now)
         if self.policy is not PolicyName.fifo and self.slot[v] >= 0:
             call_at = self.due[v] - self.m.scenario.call_forward_lead_hours
             if call_at > now:  # wait at the staging point / waiting area until called
@@ -687,6 +719,19 @@ class Run:
              "outside": dict(self.series["outside"]), "held": self.series["held"]},
             {c: max(self.max_outside[i], 0) for i, c in enumerate(self.m.crossing_ids)},
             max(self.max_outside_total, 0), self.max_held)
+
+
+def _with_initial(fleet: Fleet, initial: list[Initial]) -> Fleet:
+    """The drawn fleet plus the vehicles a forecast starts with (appended, in that order)."""
+    ready = [ini.arrived if ini.arrived is not None else (ini.eta if ini.eta is not None
+             else 0.0) for ini in initial]
+    m = len(initial)
+    return Fleet(
+        np.concatenate([fleet.ready, np.asarray(ready, dtype=np.float64)]),
+        np.concatenate([fleet.stream, np.asarray([i.stream for i in initial], dtype=np.int64)]),
+        np.concatenate([fleet.travel, np.zeros(m)]),
+        np.concatenate([fleet.lateness, np.zeros(m)]),
+        np.concatenate([fleet.no_show, np.zeros(m, dtype=bool)]))
 
 
 def _noop(_: int) -> None:
