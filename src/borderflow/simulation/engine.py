@@ -18,13 +18,25 @@ Callback = Callable[[int], None]
 
 
 class Engine:
-    __slots__ = ("_heap", "_seq", "events", "now")
+    __slots__ = ("_feed", "_feed_at", "_feed_seq", "_heap", "_seq", "events", "now")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Callback, int]] = []
         self._seq = 0
         self.now = 0.0
         self.events = 0
+        self._feed: tuple[list[float], list[int], Callback] | None = None
+        self._feed_at = 0
+        self._feed_seq = 0
+
+    def feed(self, times: Sequence[float], callback: Callback, args: Sequence[int]) -> None:
+        """Schedule `callback(args[i])` at `times[i]` for many events known in advance, sorted
+        by time (equal times in the order given): they are kept out of the heap, which stays
+        small, and run exactly as if `at` had been called for each in that order now."""
+        assert self._feed is None, "one feed per engine"
+        self._feed = (list(times), list(args), callback)
+        self._feed_seq = self._seq + 1
+        self._seq += len(times)
 
     def at(self, time: float, callback: Callback, arg: int) -> None:
         """Run `callback(arg)` at `time` (not before now)."""
@@ -35,6 +47,28 @@ class Engine:
         """Process events up to and including `until`; later ones stay queued."""
         heap = self._heap
         n = 0
+        if self._feed is not None:
+            times, args, fed = self._feed
+            i, m, seq0 = self._feed_at, len(times), self._feed_seq
+            while i < m:
+                t = times[i]
+                if heap:
+                    top = heap[0]
+                    if top[0] < t or (top[0] == t and top[1] < seq0 + i):
+                        if top[0] > until:
+                            break
+                        heappop(heap)
+                        self.now = top[0]
+                        top[2](top[3])
+                        n += 1
+                        continue
+                if t > until:
+                    break
+                self.now = t
+                i += 1
+                self._feed_at = i
+                fed(args[i - 1])
+                n += 1
         while heap and heap[0][0] <= until:
             t, _, callback, arg = heappop(heap)
             self.now = t
@@ -130,24 +164,34 @@ class CalendarGate:
 
     def _tick(self, j: int) -> None:
         self.ticking = False
-        v = self._pop()
+        v = self._pop(j)
         if v >= 0:
             self.used[j] += 1
             self.on_cross(v)
         if self._waiting():
-            self._schedule(self.engine.now)
+            self._schedule(max(self.engine.now, self._not_before()))
 
-    def _pop(self) -> int:
+    def _pop(self, j: int) -> int:
         return self.queue.popleft()
 
     def _waiting(self) -> bool:
         return bool(self.queue)
 
+    def _not_before(self) -> float:
+        """The earliest time the first vehicle in line may go."""
+        return 0.0
+
+
+NO_SLOT = 10**9
+"""The place of a vehicle without a slot: last in line, may go whenever a place is free."""
+
 
 class QueueGate(CalendarGate):
     """A calendar gate that lets vehicles through in the order of their place in the electronic
-    queue (booked slot, then rank in it), not in the order they reached the yard: a place nobody
-    present holds goes to the next vehicle in line, so no capacity is wasted on a late truck.
+    queue (booked slot, then rank in it), not in the order they reached the yard. A place that
+    nobody present holds goes to the next vehicle in line who is present (called forward early,
+    a late one within its grace, or one without a slot): no capacity is wasted on a late truck,
+    and a lost place never turns into a lag that the fully booked ledger cannot absorb.
 
     `place(v)` gives the vehicle's current place; an entry whose place changed since it queued
     (re-planned) is dropped when it surfaces (the vehicle queued again under its new place).
@@ -166,13 +210,21 @@ class QueueGate(CalendarGate):
         if not self.ticking:
             self._schedule(self.engine.now)
 
-    def _pop(self) -> int:
+    def _pop(self, j: int) -> int:
         heap = self.heap
         while heap:
-            where, v = heappop(heap)
-            if self.present(v) and where == self.place(v):
-                return v
+            where, v = heap[0]
+            if not (self.present(v) and where == self.place(v)):
+                heappop(heap)  # crossed, left or re-planned since it queued
+                continue
+            heappop(heap)
+            return v
         return -1
 
     def _waiting(self) -> bool:
-        return bool(self.heap)
+        heap = self.heap
+        while heap and not (self.present(heap[0][1]) and heap[0][0] == self.place(heap[0][1])):
+            heappop(heap)
+        return bool(heap)
+
+

@@ -10,7 +10,7 @@ the simulation follows the rules a booking on the platform follows: earliest slo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from borderflow.queue.policy import (
@@ -34,8 +34,9 @@ class SlotBook:
     reserved: list[int]
     booked: list[int]
     booked_perishable: list[int]
-    full_before: int = 0
-    """Every slot before this index is full (booked == capacity): searches start here."""
+    nxt: list[int] = field(default_factory=list)
+    """Union-find over full slots: `_find(nxt, j)` is the first slot at or after `j` that is not
+    full (booked < capacity), or the number of slots."""
     regular_before: int = 0
     """Every slot from the release horizon (when it was last moved) up to this index has no
     place left for regular vehicles (the rest is reserved for perishables): regular searches
@@ -51,12 +52,16 @@ class SlotLedger:
         self._starts: list[datetime] = []
 
     def add(self, key: str, crossing_id: str, capacity: Sequence[int],
-            prereg: Sequence[bool]) -> None:
+            prereg: Sequence[bool], *, reserve: bool = True) -> None:
+        """A crossing-and-direction's slots. `reserve=False`: no perishable vehicle can use
+        these slots (none lists them), so nothing is held back for perishables."""
         cap = [int(c) for c in capacity]
-        self.books[key] = SlotBook(
+        book = SlotBook(
             key, crossing_id, cap, [bool(p) for p in prereg],
-            [reserved_for_perishables(c, self.policy) for c in cap],
+            [reserved_for_perishables(c, self.policy) if reserve else 0 for c in cap],
             [0] * len(cap), [0] * len(cap))
+        _rebuild(book)
+        self.books[key] = book
         while len(self._starts) < len(cap):
             self._starts.append(self.t0 + timedelta(hours=len(self._starts) * self.L))
 
@@ -76,10 +81,8 @@ class SlotLedger:
         (full ones; for regular vehicles, ones whose free places are all reserved)."""
         book = self.books[key]
         n = len(book.capacity)
-        cap, booked = book.capacity, book.booked
-        while book.full_before < n and booked[book.full_before] >= cap[book.full_before]:
-            book.full_before += 1
-        j = max(book.full_before, _ceil_index(ready, self.L))
+        nxt = book.nxt
+        j = _find(nxt, min(max(_ceil_index(ready, self.L), 0), n))
         last = n - 1 if deadline is None else min(n - 1, int(deadline // self.L))
         now_dt = self.when(now)
         policy = self.policy
@@ -91,18 +94,22 @@ class SlotLedger:
             book.regular_before = max(book.regular_before, reserve_from)
         while j <= last:
             if j >= reserve_from and j < book.regular_before:
-                j = book.regular_before
+                j = _find(nxt, book.regular_before)
                 continue
-            if booked[j] < cap[j]:
-                s = self.state(book, j)
-                if free_places(s, priority, now_dt, policy) > 0:
-                    if may_book_restricted(s, now_dt, policy):
-                        return j
-                elif j >= reserve_from and j == book.regular_before:
-                    book.regular_before += 1
+            s = self.state(book, j)  # not full (the union-find skipped full ones)
+            if free_places(s, priority, now_dt, policy) > 0:
+                if may_book_restricted(s, now_dt, policy):
+                    return j
             elif j >= reserve_from and j == book.regular_before:
-                book.regular_before += 1
-            j += 1
+                book.regular_before = j + 1
+            if j >= reserve_from and book.regular_before > j:
+                # slots between j and the next not-full one are full: no place for anyone
+                k = _find(nxt, j + 1)
+                if book.regular_before == j + 1:
+                    book.regular_before = k
+                j = k
+            else:
+                j = _find(nxt, j + 1)
         return None
 
     def book(self, keys: Sequence[str], *, ready: float, deadline: float | None,
@@ -123,6 +130,8 @@ class SlotLedger:
         book = self.books[key]
         rank = book.booked[j]
         book.booked[j] += 1
+        if book.booked[j] >= book.capacity[j]:
+            book.nxt[j] = j + 1
         if priority is not PriorityClass.regular:
             book.booked_perishable[j] += 1
         return rank
@@ -133,16 +142,30 @@ class SlotLedger:
         for j in range(j0, len(book.booked)):
             book.booked[j] = 0
             book.booked_perishable[j] = 0
-        book.full_before = min(book.full_before, j0)
+        _rebuild(book)
         book.regular_before = min(book.regular_before, j0)
 
     def set_capacity(self, key: str, capacity: Sequence[int], from_index: int) -> None:
         book = self.books[key]
+        keeps_reserve = any(book.reserved)
         for j in range(from_index, len(book.capacity)):
             book.capacity[j] = int(capacity[j])
-            book.reserved[j] = reserved_for_perishables(book.capacity[j], self.policy)
-        book.full_before = min(book.full_before, from_index)
+            book.reserved[j] = reserved_for_perishables(book.capacity[j], self.policy) \
+                if keeps_reserve else 0
+        _rebuild(book)
         book.regular_before = min(book.regular_before, from_index)
+
+
+def _find(nxt: list[int], j: int) -> int:
+    while nxt[j] != j:
+        nxt[j] = nxt[nxt[j]]  # path halving
+        j = nxt[j]
+    return j
+
+
+def _rebuild(book: SlotBook) -> None:
+    n = len(book.capacity)
+    book.nxt = [j if book.booked[j] < book.capacity[j] else j + 1 for j in range(n)] + [n]
 
 
 def _ceil_index(t: float, slot_hours: float) -> int:

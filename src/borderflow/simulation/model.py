@@ -14,6 +14,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from heapq import heapreplace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,7 @@ from borderflow.network.loader import load_network
 from borderflow.network.schemas import Direction, Network, Side
 from borderflow.queue.allocation import NO_DEADLINE, allocate_arrays
 from borderflow.queue.policy import PriorityClass, QueuePolicy
-from borderflow.simulation.engine import CalendarGate, Engine, Lanes, QueueGate
+from borderflow.simulation.engine import NO_SLOT, CalendarGate, Engine, Lanes, QueueGate
 from borderflow.simulation.ledger import SlotLedger
 from borderflow.simulation.scenario import (
     CapacityChange,
@@ -37,6 +38,10 @@ from borderflow.simulation.scenario import (
     ScenarioFileError,
     Stage,
 )
+
+REROUTE_HOURS = 1.0
+"""Driving time between two crossings' yards when a truck is re-routed (Lang Son's crossings
+are 15–40 km apart)."""
 
 BOOKING_MARGIN_DAYS = 60
 """Slots are known this far past the scenario's end, so late bookings still find a place."""
@@ -91,8 +96,14 @@ class Initial:
 class KeyTables:
     capacity: npt.NDArray[np.int64]
     prereg: npt.NDArray[np.bool_]
+    """What the queue knows at the start: the network's calendars and the changes known then."""
     after: list[tuple[float, npt.NDArray[np.int64]]] = field(default_factory=list)
     """(announced at, capacity from then) for changes not known from the start."""
+
+    @property
+    def actual(self) -> npt.NDArray[np.int64]:
+        """What the gate really lets through: every change applied, announced or not."""
+        return self.after[-1][1] if self.after else self.capacity
 
 
 class Model:
@@ -372,7 +383,8 @@ class Run:
         self.held = 0
         self.max_held = 0
         self.series: dict[str, Any] = {"hour": [], "yard": defaultdict(list),
-                                       "outside": defaultdict(list), "held": []}
+                                       "outside": defaultdict(list), "held": [],
+                                       "on_road": []}
         self._build_stations(rngs)
         self.ledger: SlotLedger | None = None
         if policy is not PolicyName.fifo:
@@ -380,14 +392,21 @@ class Run:
             if policy is PolicyName.booked:  # GoSwift: one queue, no perishable reserve
                 rules = rules.model_copy(update={"perishable_share": 0.0})
             self.ledger = SlotLedger(t0=model.t0, slot_hours=model.L, policy=rules)
+            perishable_keys = {k for sp in model.streams if sp.shelf_life is not None
+                               for k in sp.keys}
             for k, t in model.tables.items():
-                self.ledger.add(k, k.split("/")[0], t.capacity.tolist(), t.prereg.tolist())
+                self.ledger.add(k, k.split("/")[0], t.capacity.tolist(), t.prereg.tolist(),
+                                reserve=k in perishable_keys)
 
     # ----------------------------------------------------------------------------- stations
     def _build_stations(self, rngs: dict[str, np.random.Generator]) -> None:
         m, engine = self.m, self.engine
         self.entry: list[Any] = []  # per key: first station's arrive
         self.gates: list[Any] = []
+        # per key: the stages in order as (lanes, service times, cargo classes or None), and
+        # the gate as (lanes, service times) for a queueing gate or None for the calendar
+        self.plans: list[tuple[list[tuple[int, list[float], set[CargoClass] | None]],
+                               tuple[int, list[float]] | None]] = []
         for ki, key in enumerate(m.keys):
             crossing_id = key.split("/")[0]
             setup = m.scenario.crossings.get(crossing_id)
@@ -400,17 +419,23 @@ class Run:
                                         rngs["channels"])
                 gate: Any = Lanes(engine, setup.gate.lanes, times, self._cross, _noop)
                 gate_arrive = gate.arrive
+                gate_plan: tuple[int, list[float]] | None = (setup.gate.lanes, times)
             elif self.policy is PolicyName.fifo:
-                gate = CalendarGate(engine, m.L, m.tables[key].capacity.tolist(), self._cross)
+                gate_plan = None
+                gate = CalendarGate(engine, m.L, m.tables[key].actual.tolist(), self._cross)
                 gate_arrive = gate.arrive
             else:
-                gate = QueueGate(engine, m.L, m.tables[key].capacity.tolist(), self._cross,
+                gate_plan = None
+                gate = QueueGate(engine, m.L, m.tables[key].actual.tolist(), self._cross,
                                  self._place, self._present)
                 gate_arrive = self._at_booked_gate
             self.gates.append(gate)
             nxt = gate_arrive
+            plan: list[tuple[int, list[float], set[CargoClass] | None]] = []
             for stage in reversed(setup.stages if setup else []):
                 times = m.service_times(stage, self.fleet, rngs["service"], rngs["channels"])
+                plan.insert(0, (stage.lanes, times,
+                                set(stage.applies_to) if stage.applies_to is not None else None))
                 station = Lanes(engine, stage.lanes, times, None, nxt)
                 if stage.applies_to is not None:
                     nxt = _skip_unless(set(stage.applies_to), cargo_of_stream, self.stream,
@@ -418,6 +443,7 @@ class Run:
                 else:
                     nxt = station.arrive
             self.entry.append(nxt)
+            self.plans.append((plan, gate_plan))
             del ki
 
     # ------------------------------------------------------------------------------ flow
@@ -428,19 +454,33 @@ class Run:
         fifo = self.policy is PolicyName.fifo
         for i, ini in enumerate(self.initial):
             self._start_initial(self.n_drawn + i, ini)
-        for v in range(self.n_drawn):
-            spec = self.specs[self.stream[v]]
-            if fifo:
-                self.key_of[v] = self.key_index[spec.keys[0]]
+        times: list[float] = []
+        who: list[int] = []
+        if fifo:
+            for v in range(self.n_drawn):
+                self.key_of[v] = self.key_index[self.specs[self.stream[v]].keys[0]]
+                depart = self.ready[v] - self.travel[v]
+                self.depart_at[v] = depart
+                if self.no_show[v]:
+                    self.state[v] = NO_SHOW
+                    continue
                 self.state[v] = EN_ROUTE
-                self._go(v, self.ready[v] - self.travel[v])
-            else:
+                times.append(max(depart + self.travel[v] + self.lateness[v], depart))
+                who.append(v)
+            callback = self._arrive
+        else:
+            ahead = self.m.scenario.declare_ahead_hours \
+                if self.policy is PolicyName.borderflow else 0.0
+            for v in range(self.n_drawn):
                 decide = self.ready[v] - self.travel[v]
-                if self.policy is PolicyName.borderflow:
-                    decide -= self.m.scenario.declare_ahead_hours
-                engine.at(decide, self._book, v)
-        for t_a, _ in self._announcements():
-            engine.at(t_a, self._replan, 0)
+                times.append(decide - ahead if ahead else decide)
+                who.append(v)
+            callback = self._book
+        order = sorted(range(len(times)), key=times.__getitem__)  # stable: ties keep v order
+        engine.feed([times[i] for i in order], callback, [who[i] for i in order])
+        if self.ledger is not None:  # the physical first-come queue has nothing to re-plan
+            for t_a, _ in self._announcements():
+                engine.at(t_a, self._replan, 0)
 
     def _start_initial(self, v: int, ini: Initial) -> None:
         """A vehicle the live platform already knows: in a yard, on the road, or booked and
@@ -459,9 +499,7 @@ class Run:
             self.depart_at[v] = math.nan
             self.engine.at(max(ini.eta or 0.0, 0.0), self._arrive, v)
         elif self.slot[v] >= 0 and self.policy is PolicyName.borderflow:
-            lead = self.m.scenario.call_forward_lead_hours
-            depart = max(self.ready[v] - self.travel[v], self.due[v] - lead - self.travel[v])
-            self.engine.at(max(depart, 0.0), self._depart, v)
+            self.engine.at(max(self._advised_departure(v), 0.0), self._depart, v)
         else:
             self.engine.at(max(self.ready[v] - self.travel[v], 0.0), self._depart, v)
 
@@ -489,7 +527,8 @@ class Run:
             known = self.initial[v - self.n_drawn].arrived
             if known is not None:
                 self.arrived[v] = min(known, now)
-        if self.policy is not PolicyName.fifo and self.slot[v] >= 0:
+        in_yard_already = v >= self.n_drawn and self.initial[v - self.n_drawn].state == "in_yard"
+        if self.policy is not PolicyName.fifo and self.slot[v] >= 0 and not in_yard_already:
             call_at = self.due[v] - self.m.scenario.call_forward_lead_hours
             if call_at > now:  # wait at the staging point / waiting area until called
                 self.state[v] = HELD
@@ -534,7 +573,10 @@ class Run:
         if self.state[v] != IN_YARD:
             return
         self.crossed[v] = self.engine.now
+        self._leave_yard(v)
         self.state[v] = CROSSED
+
+    def _leave_yard(self, v: int) -> None:
         c = self.crossing_of_key[self.key_of[v]]
         self.occupancy[c] -= 1
         self.total_occupancy -= 1
@@ -562,13 +604,20 @@ class Run:
                 self._go(v, ready - self.travel[v])  # comes anyway, without a slot
                 return
         self._assign(v, got)
-        earliest = ready - self.travel[v]
-        if self.policy is PolicyName.borderflow:  # dispatch advice
-            lead = self.m.scenario.call_forward_lead_hours
-            depart = max(earliest, self.due[v] - lead - self.travel[v])
-        else:
-            depart = earliest
+        depart = self._advised_departure(v) if self.policy is PolicyName.borderflow \
+            else ready - self.travel[v]  # GoSwift: leaves when loaded
         self.engine.at(max(depart, now), self._depart, v)
+
+    def _advised_departure(self, v: int) -> float:
+        """Dispatch advice: leave so as to reach the staging point `call_forward_lead` before
+        the slot with a margin for the road's spread (default: two standard deviations of
+        travel and lateness), never before the goods are ready."""
+        sc = self.m.scenario
+        spec = self.specs[self.stream[v]]
+        margin = sc.dispatch_margin_hours if sc.dispatch_margin_hours is not None else \
+            2.0 * math.hypot(spec.travel_sd_hours, sc.lateness_sd_hours)
+        return max(self.ready[v] - self.travel[v],
+                   self.due[v] - sc.call_forward_lead_hours - margin - self.travel[v])
 
     def _depart(self, v: int) -> None:
         if self.state[v] == PLANNED:
@@ -585,17 +634,27 @@ class Run:
     def _at_booked_gate(self, v: int) -> None:
         """Checks done: join the gate's line at the vehicle's place in the electronic queue.
         Late within the grace window keeps the place; later, it is lost and the next free
-        slot taken (the back of the line)."""
+        slot taken (the back of the line) — under borderflow on any acceptable crossing, the
+        truck driving over if it is another one."""
         now = self.engine.now
         j = self.slot[v]
         grace = self.m.policy.grace.total_seconds() / 3600
         if j < 0 or now > (j + 1) * self.m.L + grace:
             assert self.ledger is not None
             key = self.m.keys[self.key_of[v]]
-            got = self.ledger.book([key], ready=now, deadline=None,
+            keys = [key]
+            if self.policy is PolicyName.borderflow:
+                keys += [k for k in self.specs[self.stream[v]].keys if k != key]
+            got = self.ledger.book(keys, ready=now, deadline=None,
                                    priority=PriorityClass.regular, now=now)
             if got is None:
-                self.slot[v], self.rank[v] = 10**9, v  # no slot left: last in line
+                self.slot[v], self.rank[v] = NO_SLOT, v  # no slot left: last in line
+            elif got[0] != key:  # re-routed: leave this yard, drive to the other crossing
+                self._leave_yard(v)
+                self._assign(v, got)
+                self.state[v] = EN_ROUTE
+                self.engine.at(now + REROUTE_HOURS, self._enter_yard, v)
+                return
             else:
                 self._assign(v, got)
         self.at_gate[v] = True
@@ -696,9 +755,94 @@ class Run:
         if self.at_gate[v] and self.state[v] == IN_YARD:
             self.gates[self.key_of[v]].arrive(v)
         if self.state[v] == PLANNED and self.policy is PolicyName.borderflow:
-            lead = self.m.scenario.call_forward_lead_hours
-            depart = max(self.ready[v] - self.travel[v], self.due[v] - lead - self.travel[v])
-            self.engine.at(max(depart, self.engine.now), self._depart, v)
+            self.engine.at(max(self._advised_departure(v), self.engine.now), self._depart, v)
+
+    # ------------------------------------------------------------------ FIFO without events
+    def _run_fifo_direct(self) -> RunOutcome:
+        """The FIFO policy without the event kernel: with no bookings, holds or re-plans the
+        stations do not interact except through the order vehicles reach them, so each
+        station is one pass over its vehicles in that order (Lindley's recursion for the
+        lanes, the token rule of `CalendarGate` for the gate). Gives what `start` + the kernel
+        give (same times, figures and event count), barring exact ties in time."""
+        m, fleet, until = self.m, self.fleet, self.m.hours
+        n = self.n
+        depart = fleet.ready - fleet.travel
+        arrival = np.maximum(depart + fleet.travel + fleet.lateness, depart)
+        come = ~fleet.no_show & (arrival <= until)
+        first_key = np.array([self.key_index[s.keys[0]] for s in self.specs],
+                             dtype=np.int64)[fleet.stream] if n else np.zeros(0, np.int64)
+        crossed = np.full(n, math.nan)
+        events = sum(1 for h in range(math.ceil(until) + 1) if h <= until)
+        events += int(come.sum())
+        cargo = [s.cargo for s in self.specs]
+        stream = self.stream
+        for ki, (plan, gate_plan) in enumerate(self.plans):
+            mine = np.flatnonzero(come & (first_key == ki))
+            t = arrival[mine]
+            o = np.argsort(t, kind="stable")
+            order, at = mine[o].tolist(), t[o].tolist()
+            for lanes, service, classes in plan:
+                if classes is not None:
+                    inside = [cargo[stream[v]] in classes for v in order]
+                    sub = [v for v, x in zip(order, inside, strict=True) if x]
+                    sub_at = [a for a, x in zip(at, inside, strict=True) if x]
+                    _, fin, done = _lanes_pass(sub, sub_at, lanes, service, until)
+                    it = iter(fin)
+                    at = [next(it) if x else a for a, x in zip(at, inside, strict=True)]
+                else:
+                    _, at, done = _lanes_pass(order, at, lanes, service, until)
+                events += done
+                o2 = sorted(range(len(at)), key=at.__getitem__)
+                order, at = [order[i] for i in o2], [at[i] for i in o2]
+            if gate_plan is not None:
+                lanes, service = gate_plan
+                starts, _, done = _lanes_pass(order, at, lanes, service, until)
+                events += done
+                times = starts
+            else:
+                times, done = _calendar_pass(at, m.L, m.tables[m.keys[ki]].actual.tolist(),
+                                             until)
+                events += done
+            if order:
+                crossed[np.asarray(order)] = times
+        crossed[~(crossed <= until)] = math.nan
+        did_cross = ~np.isnan(crossed)
+        arrived = np.where(come, arrival, math.nan)
+        state = np.full(n, EN_ROUTE, dtype=np.int64)
+        state[fleet.no_show] = NO_SHOW
+        state[come] = IN_YARD
+        state[did_cross] = CROSSED
+        # yard occupancy: +1 on arrival, -1 on crossing, per crossing and in all
+        crossing_of_key = np.asarray(self.crossing_of_key, dtype=np.int64)
+        cx = crossing_of_key[first_key] if n else np.zeros(0, np.int64)
+        hours = [h for h in range(math.ceil(until) + 1) if h <= until]
+        series: dict[str, Any] = {"hour": hours, "yard": {}, "outside": {},
+                                  "held": [0] * len(hours)}
+        max_outside: dict[str, int] = {}
+        ev_t = np.concatenate([arrival[come], crossed[did_cross]])
+        ev_d = np.concatenate([np.ones(int(come.sum()), np.int64),
+                               -np.ones(int(did_cross.sum()), np.int64)])
+        ev_c = np.concatenate([cx[come], cx[did_cross]])
+        o = np.argsort(ev_t, kind="stable")
+        ev_t, ev_d, ev_c = ev_t[o], ev_d[o], ev_c[o]
+        grid = np.asarray(hours, dtype=np.float64)
+        for c, crossing_id in enumerate(m.crossing_ids):
+            sel = ev_c == c
+            occ = np.cumsum(ev_d[sel])
+            before = np.searchsorted(ev_t[sel], grid, side="left")
+            yard = np.concatenate([[0], occ])[before]
+            cap = self.yard_cap[c]
+            series["yard"][crossing_id] = yard.tolist()
+            series["outside"][crossing_id] = np.maximum(yard - cap, 0).tolist()
+            peak = occ[ev_d[sel] > 0].max() - cap if sel.any() and (ev_d[sel] > 0).any() else 0
+            max_outside[crossing_id] = max(int(peak), 0)
+        total = np.cumsum(ev_d)
+        peak_total = int(total[ev_d > 0].max()) - self.total_yard_cap if len(total) else 0
+        at_grid = np.concatenate([[0], total])[np.searchsorted(ev_t, grid, side="left")]
+        series["on_road"] = np.maximum(at_grid - self.total_yard_cap, 0).tolist()
+        return RunOutcome(
+            self.policy, fleet, first_key.tolist(), arrived.tolist(), crossed.tolist(),
+            state.tolist(), events, series, max_outside, max(peak_total, 0), 0)
 
     # ---------------------------------------------------------------------------- sampling
     def _sample(self, h: int) -> None:
@@ -708,17 +852,86 @@ class Run:
             s["yard"][crossing_id].append(self.occupancy[c])
             s["outside"][crossing_id].append(max(self.occupancy[c] - self.yard_cap[c], 0))
         s["held"].append(self.held)
+        s["on_road"].append(max(self.total_occupancy - self.total_yard_cap, 0)
+                            + max(self.held - self.m.staging_capacity, 0))
 
-    def run(self) -> RunOutcome:
+    def run(self, *, kernel: bool = False) -> RunOutcome:
+        """Run to the scenario's end. The first-come policy with no initial vehicles takes the
+        direct path (the same results, see `_run_fifo_direct`) unless `kernel` is set."""
+        if self.policy is PolicyName.fifo and not self.initial and not kernel:
+            return self._run_fifo_direct()
         self.start()
         self.engine.run(until=self.m.hours)
         return RunOutcome(
             self.policy, self.fleet, self.key_of, self.arrived, self.crossed, self.state,
             self.engine.events,
             {"hour": self.series["hour"], "yard": dict(self.series["yard"]),
-             "outside": dict(self.series["outside"]), "held": self.series["held"]},
+             "outside": dict(self.series["outside"]), "held": self.series["held"],
+             "on_road": self.series["on_road"]},
             {c: max(self.max_outside[i], 0) for i, c in enumerate(self.m.crossing_ids)},
             max(self.max_outside_total, 0), self.max_held)
+
+
+def _lanes_pass(order: list[int], at: list[float], lanes: int, service: list[float],
+                until: float) -> tuple[list[float], list[float], int]:
+    """A first-come station of `lanes` lanes without events: vehicles `order` (in the order
+    they reach it) at times `at`; returns (start, finish) per position and the finishes that
+    happen by `until` (the events the kernel would have processed)."""
+    free = [-math.inf] * lanes  # a heap of the times the lanes become free
+    starts, finishes = [0.0] * len(order), [0.0] * len(order)
+    done = 0
+    for i, v in enumerate(order):
+        t = at[i]
+        first = free[0]
+        start = t if t >= first else first
+        finish = start + service[v]
+        heapreplace(free, finish)
+        starts[i], finishes[i] = start, finish
+        if finish <= until:
+            done += 1
+    return starts, finishes, done
+
+
+def _calendar_pass(at: list[float], slot_hours: float, capacity: list[int],
+                   until: float) -> tuple[list[float], int]:
+    """`CalendarGate` without events: vehicles in the order they reach the gate, at times `at`;
+    each takes the first unused token at or after max(its arrival, the previous crossing);
+    returns the crossing times (inf: never) and the crossings by `until`."""
+    L, n = slot_hours, len(capacity)
+    nxt = [n] * (n + 1)
+    for j in range(n - 1, -1, -1):
+        nxt[j] = j if capacity[j] > 0 else nxt[j + 1]
+    out = [math.inf] * len(at)
+    last = -math.inf  # when the previous vehicle crossed
+    j, k = 0, -1  # the token it used: token k of slot j
+    done = 0
+    ceil = math.ceil
+    for i, t in enumerate(at):
+        if t <= last:  # it waited: the next token after the previous one
+            k += 1
+            while k >= capacity[j]:
+                j, k = nxt[j + 1], 0
+                if j >= n:
+                    return out, done  # closed to the end of the table
+        else:  # the gate was idle: the first unused token at or after t
+            jt = nxt[min(max(int(t // L), 0), n)]
+            used = k + 1 if jt == j else 0
+            j = jt
+            while j < n:
+                c = capacity[j]
+                k = ceil((t - j * L) / (L / c) - 0.5 - 1e-12)
+                if k < used:
+                    k = used
+                if k < c:
+                    break
+                j, used = nxt[j + 1], 0
+            else:
+                return out, done
+        last = j * L + (k + 0.5) * (L / capacity[j])
+        out[i] = last
+        if last <= until:
+            done += 1
+    return out, done
 
 
 def _with_initial(fleet: Fleet, initial: list[Initial]) -> Fleet:

@@ -41,6 +41,8 @@ def summarize(model: Model, out: RunOutcome) -> dict[str, Any]:
     `wait_hours` runs from arrival in the border area (a yard, the road, or for booked
     policies a waiting area or staging point) to the moment the vehicle is let through the gate;
     a vehicle still waiting at the end counts with its wait so far (a lower bound).
+    `delay_hours` runs from when the truck would have reached the border had it left as soon
+    as it was loaded, to crossing: for borderflow it includes the time held at origin.
     `spoiled`: vehicles whose wait exceeded their cargo's shelf life. Only vehicles whose
     intended arrival is after the warm-up are counted.
     """
@@ -53,12 +55,17 @@ def summarize(model: Model, out: RunOutcome) -> dict[str, Any]:
     crossed = np.asarray(out.crossed, dtype=np.float64)
     key = np.asarray(out.key_of, dtype=np.int64)
     counted = fleet.ready >= warm
-    inside = np.isin(state, (IN_YARD, HELD))
+    # Inside: in a yard, held at a staging point, or driving between crossings (re-routed).
+    inside = np.isin(state, (IN_YARD, HELD)) | ((state == EN_ROUTE) & ~np.isnan(arrived))
     waited = np.where(state == CROSSED, crossed - arrived, end - arrived)
     has_wait = counted & (inside | (state == CROSSED))
     shelf = np.array([s.shelf_life if s.shelf_life is not None else math.inf
                       for s in model.streams])[fleet.stream] if n else np.zeros(0)
     spoiled = has_wait & (waited > shelf)
+    # Delay: from when the truck would have reached the border had it left when loaded, to
+    # crossing (or the end) — includes time held at origin by dispatch advice.
+    dispatched = ~np.isin(state, (NOT_DISPATCHED, NO_SHOW))
+    delay = np.where(state == CROSSED, crossed - fleet.ready, end - fleet.ready).clip(min=0)
     days = max((end - warm) / 24.0, 1e-9)
     crossed_in_window = (state == CROSSED) & (crossed >= warm)
 
@@ -69,10 +76,11 @@ def summarize(model: Model, out: RunOutcome) -> dict[str, Any]:
             "arrived": int((m & ~np.isnan(arrived)).sum()),
             "crossed": int((m & (state == CROSSED)).sum()),
             "inside": int((m & inside).sum()),
-            "en_route": int((m & np.isin(state, (EN_ROUTE, PLANNED))).sum()),
+            "en_route": int((m & np.isin(state, (EN_ROUTE, PLANNED)) & np.isnan(arrived)).sum()),
             "not_dispatched": int((m & (state == NOT_DISPATCHED)).sum()),
             "no_show": int((m & (state == NO_SHOW)).sum()),
             "wait_hours": _wait_stats(waited[m & has_wait]),
+            "delay_hours": _wait_stats(delay[m & dispatched]),
             "spoiled": int((m & spoiled).sum()),
             "throughput_per_day": float((mask & crossed_in_window).sum() / days),
             "wait_histogram": np.histogram(waited[m & has_wait], bins=WAIT_BINS)[0].tolist(),
@@ -94,7 +102,8 @@ def summarize(model: Model, out: RunOutcome) -> dict[str, Any]:
             "events": out.events, "series": out.series}
 
 
-SCALARS = ("vehicles", "arrived", "crossed", "inside", "not_dispatched", "no_show", "spoiled",
+SCALARS = ("vehicles", "arrived", "crossed", "inside", "en_route", "not_dispatched", "no_show",
+           "spoiled",
            "throughput_per_day", "max_queue_outside_yards", "max_held_upstream")
 
 
@@ -115,8 +124,9 @@ def combine(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for name in SCALARS:
             if name in parts[0]:
                 out[name] = _ci([p[name] for p in parts])
-        out["wait_hours"] = {q: _ci([p["wait_hours"][q] for p in parts])
-                             for q in ("mean", "p50", "p95", "max")}
+        for figure in ("wait_hours", "delay_hours"):
+            out[figure] = {q: _ci([p[figure][q] for p in parts])
+                           for q in ("mean", "p50", "p95", "max")}
         return out
 
     keys = sorted({k for r in runs for k in r["by_crossing"]})

@@ -213,6 +213,9 @@ class Scenario(_Strict):
     lateness_sd_hours: float = Field(default=0.0, ge=0)
     declare_ahead_hours: float = Field(default=24.0, ge=0)
     """borderflow: declarants declare and book this long before the truck would leave."""
+    dispatch_margin_hours: float | None = Field(default=None, ge=0)
+    """borderflow: dispatch advice leaves this much spare time on the road (default: two
+    standard deviations of travel time and lateness)."""
     call_forward_lead_hours: float = Field(default=1.0, ge=0)
     """borderflow: vehicles wait at the staging point until this long before their slot."""
     staging_capacity: int | None = Field(default=None, ge=0)
