@@ -139,6 +139,7 @@ def create_app(
     from borderflow.network.router import router as network_router
     from borderflow.queue.router import public as public_router
     from borderflow.queue.router import router as queue_router
+    from borderflow.simulation.router import router as forecasts_router
 
     app.include_router(accounts_router, prefix=API, responses=ERROR_RESPONSES)
     # bulk first: /shipments/import must not be taken for /shipments/{shipment_id}
@@ -147,4 +148,5 @@ def create_app(
     app.include_router(network_router, prefix=API, responses=ERROR_RESPONSES)
     app.include_router(queue_router, prefix=API, responses=ERROR_RESPONSES)
     app.include_router(public_router, prefix=API, responses=ERROR_RESPONSES)
+    app.include_router(forecasts_router, prefix=API, responses=ERROR_RESPONSES)
     return app

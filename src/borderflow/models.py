@@ -14,6 +14,7 @@ from borderflow.declarations.models import (
 from borderflow.network.models import CalendarExceptionRow
 from borderflow.outbox.models import OutboxMessage
 from borderflow.queue.models import Booking, BookingEvent, CrossingSlot, WaitEstimate
+from borderflow.simulation.models import ForecastItemRow, ForecastRow
 
 __all__ = [
     "AccessToken",
@@ -25,6 +26,8 @@ __all__ = [
     "BookingEvent",
     "CalendarExceptionRow",
     "CrossingSlot",
+    "ForecastItemRow",
+    "ForecastRow",
     "GoodsLine",
     "Organisation",
     "OutboxMessage",

@@ -52,6 +52,8 @@ from borderflow.network.models import CalendarExceptionRow
 from borderflow.network.schemas import Network
 from borderflow.outbox.models import OutboxMessage
 from borderflow.queue.models import Booking, BookingEvent, CrossingSlot, WaitEstimate
+from borderflow.simulation import live
+from borderflow.simulation.models import ForecastItemRow, ForecastRow
 from tests.fixtures.api import PASSWORD, Cast, durian_shipment
 
 # --- the matrix --------------------------------------------------------------------------------
@@ -112,6 +114,9 @@ ROWS: dict[tuple[str, str], tuple[object, ...]] = {
     ("GET", "/network"): (OK, OK, OK, OK, OK, OK, OK, OK, OK, OK, OK),
     ("GET", "/capacity"): (OK, OK, OK, OK, OK, OK, OK, OK, OK, OK, OK),
     ("POST", "/calendar/exceptions"): (OK, OK, F, F, F, OK, F, F, F, F, U),
+    ("POST", "/forecasts"): (OK, OK, F, F, F, F, F, F, F, F, U),
+    ("GET", "/forecasts/latest"): (OK, OK, F, F, F, OK, OK, F, F, F, U),
+    ("GET", "/forecasts/accuracy"): (OK, OK, F, F, F, OK, OK, F, F, F, U),
 }
 MATRIX: dict[tuple[tuple[str, str], str], object] = {
     (endpoint, caller): outcome
@@ -292,6 +297,13 @@ def request_for(world: World, endpoint: tuple[str, str], caller: str
                           "starts": "2026-12-20T07:00:00+07:00",
                           "ends": "2026-12-20T08:00:00+07:00",
                           "reason": f"scanner maintenance ({caller})"}
+    elif endpoint == ("POST", "/forecasts"):
+        kwargs["json"] = {"hours": 24, "policy": "borderflow", "seed": 7}
+    elif endpoint == ("GET", "/forecasts/latest") and world.session.scalar(
+            select(ForecastRow.id).limit(1)) is None:
+        network = world.client.app.state.network  # type: ignore[attr-defined]
+        made = live.forecast(world.session, network=network, clock=world.clock, hours=24)
+        live.save_forecast(world.session, made, "test")
     return method, path, kwargs
 
 
@@ -299,7 +311,8 @@ TABLES: list[Table] = [
     m.__table__  # type: ignore[misc]
     for m in (Organisation, User, AccessToken, ApiKey, Shipment, GoodsLine, ShipmentRevision,
               SavedVehicle, SavedDriver, AgencyResult, AuditEntry, CrossingSlot, Booking,
-              BookingEvent, WaitEstimate, OutboxMessage, CalendarExceptionRow)
+              BookingEvent, WaitEstimate, OutboxMessage, CalendarExceptionRow, ForecastRow,
+              ForecastItemRow)
 ]
 
 

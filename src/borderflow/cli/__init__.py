@@ -12,6 +12,7 @@ from borderflow.network.cli import calendar_app, capacity, network_app
 from borderflow.outbox.cli import outbox_app
 from borderflow.queue.allocate_cli import allocate
 from borderflow.simulation.cli import simulate_command
+from borderflow.simulation.forecast_cli import forecast_command
 
 app = typer.Typer(
     help="borderflow: keeps freight moving across land border gates.",
@@ -28,6 +29,7 @@ app.add_typer(outbox_app, name="outbox")
 app.command("capacity")(capacity)
 app.command("allocate")(allocate)
 app.command("simulate")(simulate_command)
+app.command("forecast")(forecast_command)
 
 
 @app.command("serve")
