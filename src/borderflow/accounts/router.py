@@ -26,12 +26,14 @@ from borderflow.errors import NotFound
 router = APIRouter(tags=["accounts"])
 Admin = Annotated[Principal, require(Role.admin)]
 AdminOrOperator = Annotated[Principal, require(Role.admin, Role.operator)]
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL text cannot hold a NUL character: refuse it as bad input (422), not a 500."""
 
 
 @router.post("/auth/token", response_model=TokenRead)
 def sign_in(
-    username: Annotated[str, Form(min_length=1, max_length=100)],
-    password: Annotated[str, Form(min_length=1, max_length=200)],
+    username: Annotated[str, Form(min_length=1, max_length=100, pattern=NO_NUL)],
+    password: Annotated[str, Form(min_length=1, max_length=200, pattern=NO_NUL)],
     session: SessionDep,
     clock: ClockDep,
     grant_type: Annotated[str, Form(pattern="^password$")] = "password",
