@@ -308,3 +308,27 @@ def test_borderflow_dispatches_no_perishable_truck_whose_slot_is_beyond_its_shel
             assert (model.hours - arrived[waiting] <= life[waiting]).all()
     assert spoiled[PolicyName.fifo] > 0, "the check bites: first-come spoils fruit here"
     assert spoiled[PolicyName.borderflow] == 0
+
+
+@pytest.mark.parametrize("name", ["dec-2021", "mmc"])
+def test_first_come_direct_path_equals_the_event_kernel_vehicle_by_vehicle(name: str):
+    """First-come runs take a direct pass per station; the event kernel must give the same
+    crossing of every vehicle, the same states, hourly series and event count."""
+    scenario = load_scenario(name)
+    scenario = scenario.model_copy(update={"days": 6 if name == "dec-2021" else 20})
+    model = Model(scenario)
+    outcomes = []
+    for kernel in (False, True):
+        rngs = model.rngs(3, 0)
+        fleet = model.draw(rngs)
+        outcomes.append(Run(model, PolicyName.fifo, fleet, rngs).run(kernel=kernel))
+    direct, kernel_run = outcomes
+    assert len(direct.state) > 500
+    assert direct.state == kernel_run.state
+    assert np.allclose(direct.crossed, kernel_run.crossed, rtol=0, atol=1e-9, equal_nan=True)
+    assert np.allclose(direct.arrived, kernel_run.arrived, rtol=0, atol=1e-9, equal_nan=True)
+    assert direct.series["outside"] == kernel_run.series["outside"]
+    assert direct.series["on_road"] == kernel_run.series["on_road"]
+    assert direct.max_outside == kernel_run.max_outside
+    assert direct.max_outside_total == kernel_run.max_outside_total
+    assert direct.events == kernel_run.events

@@ -9,11 +9,11 @@ Precision and run time. The statistical error of a simulated mean wait falls slo
 customers its relative standard deviation is about K/√N. Measured on this engine over 24–40
 seeds, K ≈ 3 for M/D/1 at ρ = 0.3, 3.5 for M/D/1 at ρ = 0.5, 4.4 for M/M/1 at ρ = 0.5, 5 for
 M/D/1 at ρ = 0.7 and 7.5 for M/M/3 at ρ = 0.7; it grows like 1/(1−ρ) in heavy traffic (≈ 10–20
-at ρ = 0.85). At ~35 µs of engine time per customer, a 3% tolerance with ~2.5 standard errors
-of margin (N ≈ 70–150 thousand) fits the suite's time budget only at the light loads of
-`test_mean_wait_matches_queueing_theory_within_3_percent`. The heavier loads (M/M/3 at 0.7
-and 0.85, M/D/1 at 0.7 and 0.85) need 1–4 million customers for the same margin and run only
-with `BORDERFLOW_LONG_SIMULATION_TESTS=1` (minutes; replications over the cores).
+at ρ = 0.85). A 3% tolerance with ~2.5 standard errors of margin needs N ≈ 70–150
+thousand customers at the light loads and 1–4 million at the heavier ones (M/M/3 at 0.7 and
+0.85, M/D/1 at 0.7 and 0.85). First-come runs take the engine's direct path: all four heavy
+cases take about 40 s here, replications spread over the cores. `test_model.py` checks the
+direct path against the event kernel vehicle by vehicle.
 `test_lanes_gate_is_a_first_come_c_server_queue_on_every_sample_path` covers heavy loads and
 several lanes in the default run without any statistical error: it replays the drawn arrivals
 and service times through the Kiefer–Wolfowitz recursion and needs the engine's service starts
@@ -25,7 +25,6 @@ Seeds are fixed (not chosen for their outcome): the tests are deterministic.
 from __future__ import annotations
 
 import heapq
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,8 +35,6 @@ from borderflow.simulation.runner import simulate
 from borderflow.simulation.scenario import PolicyName, Scenario, parse_scenario
 
 TOLERANCE = 0.03
-LONG = pytest.mark.skipif(not os.environ.get("BORDERFLOW_LONG_SIMULATION_TESTS"),
-                          reason="minutes long: set BORDERFLOW_LONG_SIMULATION_TESTS=1")
 
 
 # ------------------------------------------------------------------------------- reference
@@ -140,7 +137,6 @@ def test_mean_wait_matches_queueing_theory_within_3_percent(queue: Queue):
     assert abs(err) <= TOLERANCE, f"mean wait {err:+.2%} off the theory's {queue.wq:.5f} h"
 
 
-@LONG
 @pytest.mark.parametrize(("queue", "replications"), [
     pytest.param(Queue(3, 0.7, "exponential", 250_000), 4, id="M/M/3 rho=0.7"),
     pytest.param(Queue(3, 0.85, "exponential", 500_000), 8, id="M/M/3 rho=0.85"),
