@@ -41,7 +41,7 @@ def problem(text: str) -> ScenarioFileError:
 def test_a_good_file_parses():
     scenario = parse_scenario(GOOD, "good.toml")
     assert scenario.demand[0].per_day == 40
-    assert scenario.policy is PolicyName.fifo
+    assert scenario.policy == PolicyName.fifo
 
 
 @pytest.mark.parametrize(("text", "key", "reason"), [
@@ -142,7 +142,7 @@ def test_shipped_scenario_loads_and_runs_two_days_under_each_of_its_policies(nam
     policies = [scenario.policy, *(p for p in scenario.compare if p != scenario.policy)]
     short = scenario.model_copy(update={"days": 2, "warmup_days": 0})
     result = simulate(short, replications=1, workers=1)
-    assert list(result["policies"]) == [p.value for p in policies]
+    assert list(result["policies"]) == [str(p) for p in policies]
     for policy, entry in result["policies"].items():
         overall = entry["overall"]
         assert overall["vehicles"] > 0, policy
@@ -154,3 +154,31 @@ def test_shipped_scenario_loads_and_runs_two_days_under_each_of_its_policies(nam
 
 def test_shipped_scenarios_include_the_theory_check_and_december_2021():
     assert {"mmc", "dec-2021"} <= set(shipped_scenarios())
+
+
+def test_a_scenario_can_define_its_own_policy_variant_and_run_it():
+    text = GOOD + """
+[policies.no-reroute]
+base = "borderflow"
+reroute = false
+description = "borderflow without re-routing"
+"""
+    scenario = parse_scenario(text, "variant.toml")
+    rules = scenario.policy_named("no-reroute")
+    assert rules.books and not rules.reroute and rules.perishable_priority
+    short = scenario.model_copy(update={"days": 2})
+    result = simulate(short, policies=["no-reroute", "borderflow"], replications=1)
+    assert set(result["policies"]) == {"no-reroute", "borderflow"}
+    assert result["policies"]["no-reroute"]["overall"]["vehicles"] == \
+        result["policies"]["borderflow"]["overall"]["vehicles"]
+
+
+def test_unknown_policy_names_the_key_and_the_known_ones():
+    err = problem('compare = ["goswift"]\n' + GOOD)
+    text = str(err)
+    assert "compare[0]" in text and "goswift" in text and "borderflow" in text
+
+
+def test_a_variant_of_the_physical_queue_cannot_switch_booking_rules():
+    err = problem(GOOD + '\n[policies.odd]\nbase = "fifo"\nreroute = true\n')
+    assert "policies.odd" in str(err) and "no booking" in str(err)

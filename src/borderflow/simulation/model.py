@@ -33,7 +33,6 @@ from borderflow.simulation.scenario import (
     CapacityChange,
     Demand,
     Dist,
-    PolicyName,
     Scenario,
     ScenarioFileError,
     Stage,
@@ -328,7 +327,7 @@ PLANNED, EN_ROUTE, HELD, IN_YARD, CROSSED, NOT_DISPATCHED, NO_SHOW = range(7)
 class RunOutcome:
     """Everything one policy run produced (turned into figures by `results`)."""
 
-    policy: PolicyName
+    policy: str
     fleet: Fleet
     key_of: list[int]  # index into model.keys, -1 if never assigned
     arrived: list[float]
@@ -344,11 +343,12 @@ class RunOutcome:
 class Run:
     """One policy over one fleet."""
 
-    def __init__(self, model: Model, policy: PolicyName, fleet: Fleet,
+    def __init__(self, model: Model, policy: str, fleet: Fleet,
                  rngs: dict[str, np.random.Generator],
                  initial: list[Initial] | None = None) -> None:
         self.m = model
-        self.policy = policy
+        self.rules = model.scenario.policy_named(policy)
+        self.policy = self.rules.name
         self.n_drawn = len(fleet)
         self.initial: list[Initial] = initial or []
         if self.initial:
@@ -387,10 +387,8 @@ class Run:
                                        "on_road": []}
         self._build_stations(rngs)
         self.ledger: SlotLedger | None = None
-        if policy is not PolicyName.fifo:
-            rules = model.policy
-            if policy is PolicyName.booked:  # GoSwift: one queue, no perishable reserve
-                rules = rules.model_copy(update={"perishable_share": 0.0})
+        if self.rules.books:
+            rules = self.rules.queue_rules(model.policy)
             self.ledger = SlotLedger(t0=model.t0, slot_hours=model.L, policy=rules)
             perishable_keys = {k for sp in model.streams if sp.shelf_life is not None
                                for k in sp.keys}
@@ -420,7 +418,7 @@ class Run:
                 gate: Any = Lanes(engine, setup.gate.lanes, times, self._cross, _noop)
                 gate_arrive = gate.arrive
                 gate_plan: tuple[int, list[float]] | None = (setup.gate.lanes, times)
-            elif self.policy is PolicyName.fifo:
+            elif not self.rules.books:
                 gate_plan = None
                 gate = CalendarGate(engine, m.L, m.tables[key].actual.tolist(), self._cross)
                 gate_arrive = gate.arrive
@@ -451,7 +449,7 @@ class Run:
         engine = self.engine
         for h in range(math.ceil(self.m.hours) + 1):
             engine.at(float(h), self._sample, h)
-        fifo = self.policy is PolicyName.fifo
+        fifo = not self.rules.books
         for i, ini in enumerate(self.initial):
             self._start_initial(self.n_drawn + i, ini)
         times: list[float] = []
@@ -470,7 +468,7 @@ class Run:
             callback = self._arrive
         else:
             ahead = self.m.scenario.declare_ahead_hours \
-                if self.policy is PolicyName.borderflow else 0.0
+                if self.rules.book_when_declaring else 0.0
             for v in range(self.n_drawn):
                 decide = self.ready[v] - self.travel[v]
                 times.append(decide - ahead if ahead else decide)
@@ -498,7 +496,7 @@ class Run:
             self.state[v] = EN_ROUTE
             self.depart_at[v] = math.nan
             self.engine.at(max(ini.eta or 0.0, 0.0), self._arrive, v)
-        elif self.slot[v] >= 0 and self.policy is PolicyName.borderflow:
+        elif self.slot[v] >= 0 and self.rules.dispatch_advice:
             self.engine.at(max(self._advised_departure(v), 0.0), self._depart, v)
         else:
             self.engine.at(max(self.ready[v] - self.travel[v], 0.0), self._depart, v)
@@ -528,7 +526,7 @@ class Run:
             if known is not None:
                 self.arrived[v] = min(known, now)
         in_yard_already = v >= self.n_drawn and self.initial[v - self.n_drawn].state == "in_yard"
-        if self.policy is not PolicyName.fifo and self.slot[v] >= 0 and not in_yard_already:
+        if self.rules.books and self.slot[v] >= 0 and not in_yard_already:
             call_at = self.due[v] - self.m.scenario.call_forward_lead_hours
             if call_at > now:  # wait at the staging point / waiting area until called
                 self.state[v] = HELD
@@ -583,29 +581,30 @@ class Run:
 
     # -------------------------------------------------------------------- booked policies
     def _book(self, v: int) -> None:
-        """The declarant books (GoSwift: its declared crossing; borderflow: any acceptable
-        one, perishables first, no slot beyond the shelf life) and is told when to leave."""
+        """The declarant books (its declared crossing, or with re-routing any acceptable one;
+        with perishable priority, perishables first and never past the shelf life) and is
+        told when to leave."""
         assert self.ledger is not None
         now = self.engine.now
         spec = self.specs[self.stream[v]]
         ready = self.ready[v]
-        if self.policy is PolicyName.borderflow:
-            deadline = ready + spec.shelf_life if spec.shelf_life is not None else None
-            got = self.ledger.book(spec.keys, ready=ready, deadline=deadline,
-                                   priority=spec.priority, now=now)
-            if got is None:
+        rules = self.rules
+        keys = spec.keys if rules.reroute else spec.keys[:1]
+        perishable = spec.shelf_life is not None
+        deadline = ready + spec.shelf_life if (
+            perishable and rules.perishable_priority and spec.shelf_life is not None) else None
+        got = self.ledger.book(keys, ready=ready, deadline=deadline,
+                               priority=rules.priority(perishable), now=now)
+        if got is None:
+            if rules.no_slot_no_dispatch and perishable:
                 self.state[v] = NOT_DISPATCHED
                 return
-        else:
-            got = self.ledger.book(spec.keys[:1], ready=ready, deadline=None,
-                                   priority=PriorityClass.regular, now=now)
-            if got is None:
-                self.key_of[v] = self.key_index[spec.keys[0]]
-                self._go(v, ready - self.travel[v])  # comes anyway, without a slot
-                return
+            self.key_of[v] = self.key_index[spec.keys[0]]
+            self._go(v, ready - self.travel[v])  # comes anyway, without a slot
+            return
         self._assign(v, got)
-        depart = self._advised_departure(v) if self.policy is PolicyName.borderflow \
-            else ready - self.travel[v]  # GoSwift: leaves when loaded
+        depart = self._advised_departure(v) if rules.dispatch_advice \
+            else ready - self.travel[v]  # leaves when loaded
         self.engine.at(max(depart, now), self._depart, v)
 
     def _advised_departure(self, v: int) -> float:
@@ -643,7 +642,7 @@ class Run:
             assert self.ledger is not None
             key = self.m.keys[self.key_of[v]]
             keys = [key]
-            if self.policy is PolicyName.borderflow:
+            if self.rules.reroute:
                 keys += [k for k in self.specs[self.stream[v]].keys if k != key]
             got = self.ledger.book(keys, ready=now, deadline=None,
                                    priority=PriorityClass.regular, now=now)
@@ -681,7 +680,7 @@ class Run:
         for key in self.m.keys:
             if key in self.ledger.books:
                 self.ledger.release_from(key, j0)
-        if self.policy is PolicyName.borderflow and affected:
+        if self.rules.optimal_replan and affected:
             self._replan_optimal(affected, j0)
         else:
             affected.sort(key=lambda v: (self.slot[v], self.due[v]))
@@ -754,7 +753,7 @@ class Run:
         self._assign(v, got)
         if self.at_gate[v] and self.state[v] == IN_YARD:
             self.gates[self.key_of[v]].arrive(v)
-        if self.state[v] == PLANNED and self.policy is PolicyName.borderflow:
+        if self.state[v] == PLANNED and self.rules.dispatch_advice:
             self.engine.at(max(self._advised_departure(v), self.engine.now), self._depart, v)
 
     # ------------------------------------------------------------------ FIFO without events
@@ -858,7 +857,7 @@ class Run:
     def run(self, *, kernel: bool = False) -> RunOutcome:
         """Run to the scenario's end. The first-come policy with no initial vehicles takes the
         direct path (the same results, see `_run_fifo_direct`) unless `kernel` is set."""
-        if self.policy is PolicyName.fifo and not self.initial and not kernel:
+        if not self.rules.books and not self.initial and not kernel:
             return self._run_fifo_direct()
         self.start()
         self.engine.run(until=self.m.hours)

@@ -98,7 +98,7 @@ def summarize(model: Model, out: RunOutcome) -> dict[str, Any]:
     unassigned = figures(key < 0)
     if unassigned["vehicles"]:
         by_key["unassigned"] = unassigned
-    return {"policy": out.policy.value, "overall": overall, "by_crossing": by_key,
+    return {"policy": out.policy, "overall": overall, "by_crossing": by_key,
             "events": out.events, "series": out.series}
 
 

@@ -14,7 +14,7 @@ from borderflow import __version__
 from borderflow.errors import InvalidInput
 from borderflow.simulation.model import Initial, Model, Run
 from borderflow.simulation.results import combine, summarize
-from borderflow.simulation.scenario import PolicyName, Scenario
+from borderflow.simulation.scenario import Scenario
 
 
 class Backend(StrEnum):
@@ -38,7 +38,7 @@ def _model(scenario: Scenario) -> Model:
 
 
 def replicate(scenario: Scenario, seed: int, replication: int,
-              policies: Sequence[PolicyName],
+              policies: Sequence[str],
               initial: list[Initial] | None = None) -> list[dict[str, Any]]:
     """One replication: the same vehicles and service times under each policy."""
     model = _model(scenario)
@@ -54,11 +54,11 @@ def replicate(scenario: Scenario, seed: int, replication: int,
 def _replicate_json(scenario_json: str, seed: int, replication: int,
                     policies: list[str]) -> list[dict[str, Any]]:
     scenario = Scenario.model_validate_json(scenario_json)
-    return replicate(scenario, seed, replication, [PolicyName(p) for p in policies])
+    return replicate(scenario, seed, replication, policies)
 
 
 def simulate(scenario: Scenario, *, seed: int | None = None, replications: int | None = None,
-             policies: Sequence[PolicyName] | None = None, workers: int | None = None,
+             policies: Sequence[str] | None = None, workers: int | None = None,
              backend: Backend = Backend.processes,
              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Figures for a scenario: the first policy is the scenario's, the others are compared."""
@@ -67,8 +67,10 @@ def simulate(scenario: Scenario, *, seed: int | None = None, replications: int |
     reps = scenario.replications if replications is None else replications
     if reps < 1:
         raise InvalidInput("replications must be at least 1", field="replications")
-    chosen = list(policies) if policies else [scenario.policy, *(
+    chosen = [str(p) for p in policies] if policies else [scenario.policy, *(
         p for p in scenario.compare if p != scenario.policy)]
+    for p in chosen:
+        scenario.policy_named(p)  # an unknown name fails here, naming the known ones
     _model(scenario)  # fail early (unknown crossing, bad network) in this process
     per_rep: list[list[dict[str, Any]] | None] = [None] * reps
     done = 0
@@ -82,7 +84,7 @@ def simulate(scenario: Scenario, *, seed: int | None = None, replications: int |
                 progress(done, reps)
     elif backend is Backend.processes:
         text = scenario.model_dump_json(by_alias=True)
-        names = [p.value for p in chosen]
+        names = [str(p) for p in chosen]
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(_replicate_json, text, seed, r, names): r
                        for r in range(reps)}
@@ -108,9 +110,9 @@ def simulate(scenario: Scenario, *, seed: int | None = None, replications: int |
         entry = combine(mine) if reps > 1 else {
             k: v for k, v in mine[0].items() if k != "series"}
         entry["series"] = mine[0]["series"]  # replication 0, for the report's plots
-        result["policies"][policy.value] = entry
-    main = result["policies"][chosen[0].value]
-    result["policy"] = chosen[0].value
+        result["policies"][str(policy)] = entry
+    main = result["policies"][str(chosen[0])]
+    result["policy"] = str(chosen[0])
     result["overall"] = main["overall"]
     result["by_crossing"] = main["by_crossing"]
     result["events"] = int(sum(p["events"] for p in result["policies"].values()))
@@ -119,10 +121,10 @@ def simulate(scenario: Scenario, *, seed: int | None = None, replications: int |
 
 
 def _on_cluster(backend: Backend, scenario: Scenario, seed: int, reps: int,
-                chosen: list[PolicyName],
+                chosen: list[str],
                 progress: Callable[[int, int], None] | None) -> list[list[dict[str, Any]] | None]:
     text = scenario.model_dump_json(by_alias=True)
-    names = [p.value for p in chosen]
+    names = [str(p) for p in chosen]
     out: list[list[dict[str, Any]] | None] = [None] * reps
     if backend is Backend.dask:
         try:

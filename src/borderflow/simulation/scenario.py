@@ -17,10 +17,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from borderflow.declarations.cargo import DEFAULT_SHELF_LIFE_HOURS, CargoClass
-from borderflow.errors import BorderflowError
+from borderflow.errors import BorderflowError, InvalidInput
 from borderflow.network.loader import _key_path
 from borderflow.network.schemas import CalendarException, Direction
 from borderflow.queue.policy import QueuePolicy
+from borderflow.simulation.policies import POLICIES, Policy, PolicyVariant
 
 
 class ScenarioFileError(BorderflowError):
@@ -35,6 +36,8 @@ class ScenarioFileError(BorderflowError):
 
 
 class PolicyName(StrEnum):
+    """The shipped policies (`simulation/policies.py` says what each does)."""
+
     fifo = "fifo"
     """Today: trucks are dispatched when loaded and queue first-come at the physical gate."""
     booked = "booked"
@@ -204,9 +207,13 @@ class Scenario(_Strict):
     warmup_days: float = Field(default=0, ge=0)
     """Vehicles arriving before this are simulated but not counted."""
     slot_minutes: int = Field(default=60, ge=5, le=24 * 60)
-    policy: PolicyName = PolicyName.fifo
-    compare: list[PolicyName] = Field(default_factory=list)
+    policy: str = PolicyName.fifo.value
+    """fifo, booked, borderflow (see `simulation/policies.py`) or one of `policies`."""
+    compare: list[str] = Field(default_factory=list)
     """Other policies to run on the same demand for the report's side-by-side comparison."""
+    policies: dict[str, PolicyVariant] = Field(default_factory=dict)
+    """The scenario's own policy variants: `[policies.no-reroute] base = "borderflow"`,
+    `reroute = false`."""
     queue_policy: dict[str, Any] = Field(default_factory=dict)
     """Overrides of the live queue's `QueuePolicy` (perishable_share, grace, …)."""
     no_show_rate: float = Field(default=0.0, ge=0, le=1)
@@ -247,6 +254,18 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
+        for name, variant in self.policies.items():
+            if name in POLICIES:
+                raise ValueError(f"policies.{name}: a shipped policy's name; choose another")
+            try:
+                variant.build(name)
+            except ValueError as exc:
+                raise ValueError(f"policies.{name}: {exc}") from exc
+        known = [*POLICIES, *self.policies]
+        for where, name in [("policy", self.policy),
+                            *((f"compare[{i}]", c) for i, c in enumerate(self.compare))]:
+            if name not in known:
+                raise ValueError(f"{where}: unknown policy {name!r} (known: {', '.join(known)})")
         if not self.demand and self.arrivals_csv is None:
             raise ValueError("demand: give at least one [[demand]] stream or arrivals_csv")
         if self.network is None:
@@ -264,6 +283,14 @@ class Scenario(_Strict):
     @property
     def end(self) -> datetime:
         return self.start + timedelta(days=self.days)
+
+    def policy_named(self, name: str) -> Policy:
+        if name in self.policies:
+            return self.policies[name].build(name)
+        if name in POLICIES:
+            return POLICIES[name]
+        known = ", ".join([*POLICIES, *self.policies])
+        raise InvalidInput(f"unknown policy {name!r} (known: {known})", field="policy")
 
     def queue_rules(self) -> QueuePolicy:
         return QueuePolicy.model_validate({"slot_minutes": self.slot_minutes,
