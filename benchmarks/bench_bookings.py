@@ -721,7 +721,7 @@ NO_DB_PATH = "/bench-no-such-path"  # answered 404 by the router: the stack with
 
 async def bench(base: str, server: subprocess.Popen[bytes], url: str, seeded: Seeded,
                 args: argparse.Namespace) -> Result:
-    await wait_healthy(base, server)
+    await wait_healthy(base, server, timeout=180.0)  # 4 workers start slowly on a busy box
     makers, close = make_sender(args.client, base)
     phases: dict[str, Phase | None] = dict.fromkeys(
         (RACE_SLOT, RACE_EARLIEST, WARM, BOOK, HEALTH, NO_DB))

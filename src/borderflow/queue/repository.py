@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from borderflow.declarations.models import Shipment
 from borderflow.queue.models import Booking, CrossingSlot
 from borderflow.queue.policy import BookingStatus
 
@@ -42,6 +43,31 @@ def slots(
         .execution_options(populate_existing=True)  # places are taken with Core UPDATEs
     )
     return list(session.scalars(stmt))
+
+
+# What a booking needs of a slot: read as plain rows (no ORM objects, no identity map).
+SLOT_STATE_COLUMNS = (
+    CrossingSlot.id, CrossingSlot.crossing_id, CrossingSlot.start, CrossingSlot.capacity,
+    CrossingSlot.perishable_reserved, CrossingSlot.booked, CrossingSlot.booked_perishable,
+    CrossingSlot.preregistered_only,
+)
+
+
+def slot_rows(
+    session: Session, *, network_id: str, crossing_ids: Sequence[str], direction: str,
+    start: datetime, end: datetime,
+) -> list[Any]:
+    """The slots of `crossing_ids` in `[start, end)` as rows of `SLOT_STATE_COLUMNS`, in one
+    plain read without any lock, earliest first."""
+    stmt = (
+        select(*SLOT_STATE_COLUMNS)
+        .where(CrossingSlot.network_id == network_id,
+               CrossingSlot.crossing_id.in_(list(crossing_ids)),
+               CrossingSlot.direction == direction,
+               CrossingSlot.start >= start, CrossingSlot.start < end)
+        .order_by(CrossingSlot.start, CrossingSlot.crossing_id)
+    )
+    return list(session.execute(stmt).all())
 
 
 def count_slots(session: Session, *, network_id: str, crossing_id: str, direction: str,
@@ -106,6 +132,30 @@ def live_booking_for(session: Session, shipment_id: uuid.UUID) -> Booking | None
                                                 Booking.status.in_(LIVE)))
 
 
+def shipment_to_book(session: Session, shipment_id: uuid.UUID, organisation_id: uuid.UUID
+                     ) -> Shipment | None:
+    """The shipment, locked, if it belongs to `organisation_id` (its goods lines not loaded:
+    booking does not need them)."""
+    return session.scalar(
+        select(Shipment)
+        .where(Shipment.id == shipment_id, Shipment.organisation_id == organisation_id)
+        .with_for_update()
+    )
+
+
+def live_and_open(session: Session, shipment_id: uuid.UUID, organisation_id: uuid.UUID
+                  ) -> tuple[bool, int]:
+    """(the shipment has a live booking, live bookings of its organisation) in one query (a
+    shipment's bookings are its organisation's)."""
+    row = session.execute(
+        select(func.count(),
+               func.coalesce(func.sum(case((Booking.shipment_id == shipment_id, 1), else_=0)),
+                             0))
+        .where(Booking.organisation_id == organisation_id, Booking.status.in_(LIVE))
+    ).one()
+    return bool(row[1]), int(row[0])
+
+
 def get_booking(session: Session, booking_id: uuid.UUID, *, for_update: bool = False
                 ) -> Booking | None:
     stmt = select(Booking).where(Booking.id == booking_id)
@@ -130,11 +180,14 @@ def ahead_of(session: Session, b: Booking) -> tuple[int, int]:
         or_(rank < my_rank, and_(rank == my_rank, Booking.created_at < b.created_at),
             and_(rank == my_rank, Booking.created_at == b.created_at, Booking.id < b.id)),
     )
-    base = select(func.count()).select_from(Booking).where(
-        Booking.crossing_id == b.crossing_id, Booking.direction == b.direction,
-        Booking.status == BookingStatus.active.value, Booking.id != b.id)
-    in_slot = session.scalar(base.where(same_slot_before)) or 0
-    earlier = session.scalar(base.where(Booking.slot_start < b.slot_start)) or 0
+    row = session.execute(
+        select(func.coalesce(func.sum(case((Booking.slot_start < b.slot_start, 1), else_=0)), 0),
+               func.coalesce(func.sum(case((same_slot_before, 1), else_=0)), 0))
+        .where(Booking.crossing_id == b.crossing_id, Booking.direction == b.direction,
+               Booking.status == BookingStatus.active.value, Booking.id != b.id,
+               Booking.slot_start <= b.slot_start)
+    ).one()
+    earlier, in_slot = int(row[0]), int(row[1])
     return earlier + in_slot, in_slot
 
 
