@@ -9,7 +9,6 @@ slots; bookings that no longer fit are handed to re-planning before the capacity
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,19 +81,22 @@ def ensure_slots(
 def snapshot(
     session: Session, *, network: Network, crossing_ids: Sequence[str], direction: Direction,
     start: datetime, end: datetime, clock: Clock, policy: QueuePolicy,
+    first_free: repository.FirstFree | None = None,
 ) -> list[tuple[int, SlotState]]:
     """(slot id, state) of the slots of `crossing_ids` in `[start, end)`, earliest first, as
     `ensure_slots` would give them, but read as plain rows in one statement without locks: the
-    missing slots are created only when the read shows some are missing (then read again)."""
+    missing slots are created only when the read shows some are missing (then read again).
+    With `first_free`, only the first slots with room of each crossing (see `FirstFree`)."""
     start, end, expected = _bounds(start, end, policy)
 
     def read() -> list[Any]:
         return repository.slot_rows(session, network_id=network.id, crossing_ids=crossing_ids,
-                                    direction=direction.value, start=start, end=end)
+                                    direction=direction.value, start=start, end=end,
+                                    first_free=first_free)
 
     rows = read()
-    have = Counter(r.crossing_id for r in rows)
-    missing = [cid for cid in sorted(set(crossing_ids)) if have[cid] < expected]
+    have = {r.crossing_id: r.n for r in rows}
+    missing = [cid for cid in sorted(set(crossing_ids)) if have.get(cid, 0) < expected]
     if missing:
         now = clock.now()
         for cid in missing:  # one order for everyone: concurrent inserts never deadlock

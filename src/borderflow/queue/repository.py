@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -53,20 +54,62 @@ SLOT_STATE_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class FirstFree:
+    """Read only the first `per_crossing` slots of each crossing that have room for one more
+    vehicle of this kind (the conditions of `take_place`), plus each crossing's first slot."""
+
+    per_crossing: int
+    regular: bool
+    release_after: datetime
+    restricted_from: datetime  # pre-registered-only slots starting earlier are closed to it
+
+
+def _limit(regular: bool, release_after: datetime) -> ColumnElement[int]:
+    """Places a vehicle may fill: all, but a regular vehicle leaves the unused perishable
+    reserve of a slot starting after `release_after`."""
+    if not regular:
+        return CrossingSlot.capacity.expression
+    unused_reserve = case(
+        (CrossingSlot.perishable_reserved > CrossingSlot.booked_perishable,
+         CrossingSlot.perishable_reserved - CrossingSlot.booked_perishable),
+        else_=0,
+    )
+    return CrossingSlot.capacity - case((CrossingSlot.start > release_after, unused_reserve),
+                                        else_=0)
+
+
 def slot_rows(
     session: Session, *, network_id: str, crossing_ids: Sequence[str], direction: str,
-    start: datetime, end: datetime,
+    start: datetime, end: datetime, first_free: FirstFree | None = None,
 ) -> list[Any]:
-    """The slots of `crossing_ids` in `[start, end)` as rows of `SLOT_STATE_COLUMNS`, in one
-    plain read without any lock, earliest first."""
-    stmt = (
-        select(*SLOT_STATE_COLUMNS)
-        .where(CrossingSlot.network_id == network_id,
-               CrossingSlot.crossing_id.in_(list(crossing_ids)),
-               CrossingSlot.direction == direction,
-               CrossingSlot.start >= start, CrossingSlot.start < end)
-        .order_by(CrossingSlot.start, CrossingSlot.crossing_id)
-    )
+    """The slots of `crossing_ids` in `[start, end)` as rows of `SLOT_STATE_COLUMNS` and the
+    number of slots of their crossing in the range (`n`), in one plain read without any lock,
+    earliest first; with `first_free`, only those slots (a ranged read: a booking needs the
+    earliest free slots, not the whole horizon)."""
+    in_range = and_(CrossingSlot.network_id == network_id,
+                    CrossingSlot.crossing_id.in_(list(crossing_ids)),
+                    CrossingSlot.direction == direction,
+                    CrossingSlot.start >= start, CrossingSlot.start < end)
+    n = func.count().over(partition_by=CrossingSlot.crossing_id).label("n")
+    if first_free is None:
+        stmt = (select(*SLOT_STATE_COLUMNS, n).where(in_range)
+                .order_by(CrossingSlot.start, CrossingSlot.crossing_id))
+        return list(session.execute(stmt).all())
+    room = and_(CrossingSlot.booked < _limit(first_free.regular, first_free.release_after),
+                or_(CrossingSlot.preregistered_only.is_(False),
+                    CrossingSlot.start >= first_free.restricted_from))
+    ok = case((room, 1), else_=0)
+    inner = select(
+        *SLOT_STATE_COLUMNS, n, ok.label("ok"),
+        func.row_number().over(partition_by=(CrossingSlot.crossing_id, ok),
+                               order_by=CrossingSlot.start).label("k"),
+    ).where(in_range).subquery()
+    c = inner.c
+    stmt = (select(c.id, c.crossing_id, c.start, c.capacity, c.perishable_reserved, c.booked,
+                   c.booked_perishable, c.preregistered_only, c.n)
+            .where(or_(and_(c.ok == 1, c.k <= first_free.per_crossing), c.k == 1))
+            .order_by(c.start, c.crossing_id))
     return list(session.execute(stmt).all())
 
 
@@ -90,16 +133,8 @@ def take_place(
     `release_after` (now + release time). The UPDATE's WHERE is re-checked under the row lock,
     so concurrent bookers can never push `booked` past `capacity`.
     """
-    unused_reserve = case(
-        (CrossingSlot.perishable_reserved > CrossingSlot.booked_perishable,
-         CrossingSlot.perishable_reserved - CrossingSlot.booked_perishable),
-        else_=0,
-    )
-    limit: ColumnElement[int] = CrossingSlot.capacity.expression
-    if regular:
-        limit = CrossingSlot.capacity - case((CrossingSlot.start > release_after, unused_reserve),
-                                             else_=0)
-    conditions = [CrossingSlot.id == slot_id, CrossingSlot.booked < limit]
+    conditions = [CrossingSlot.id == slot_id,
+                  CrossingSlot.booked < _limit(regular, release_after)]
     if not restricted_ok:
         conditions.append(CrossingSlot.preregistered_only.is_(False))
     stmt = (

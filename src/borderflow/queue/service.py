@@ -190,10 +190,19 @@ def place(
     everywhere = list(shipment.crossings)  # windows are shown on every acceptable crossing
     asked = ledger.align(slot_start, policy) if slot_start is not None else None
 
+    # Earliest available needs only the first slots with room of each crossing: the first
+    # MAX_TRIES candidates and the nearest windows (even after this booking fills one) are
+    # among them. A chosen slot is looked for in the whole horizon.
+    first_free = None if slot_start is not None else repository.FirstFree(
+        per_crossing=max(MAX_TRIES, policy.windows_per_crossing + 1) + 1,
+        regular=priority is PriorityClass.regular,
+        release_after=now + policy.perishable_release,
+        restricted_from=now + policy.prereg_cutoff)
+
     def load() -> list[SlotState]:
         snap = ledger.snapshot(session, network=network, crossing_ids=everywhere,
                                direction=direction, start=ready, end=end, clock=clock,
-                               policy=policy)
+                               policy=policy, first_free=first_free)
         by_key.update({(s.crossing_id, s.start): slot_id for slot_id, s in snap})
         return [s for _, s in snap]
 
