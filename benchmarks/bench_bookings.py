@@ -366,6 +366,7 @@ class Phase:
     name: str
     answers: list[Answer] = field(default_factory=list)
     elapsed: float = 0.0
+    cpu: tuple[float, float] | None = None  # CPU seconds of (the server, PostgreSQL)
 
     @property
     def count(self) -> int:
@@ -394,14 +395,19 @@ class Phase:
         s = self.statuses
         yes_no = (
             f"   yes {s[201]} / no {s[409]} / unclear {sum(s.values()) - s[201] - s[409]}"
-            if self.name != "GET /healthz"
+            if not self.name.startswith("GET ")
             else ""
         )
         worst = max((a.latency for a in self.answers), default=float("nan")) * 1000
+        cpu = (
+            f"   CPU/req server {self.cpu[0] / self.count * 1000:5.1f} ms"
+            f" + PostgreSQL {self.cpu[1] / self.count * 1000:5.1f} ms"
+            if self.cpu and self.count else ""
+        )
         return (
             f"{self.name:<26} {self.count:>6} req in {self.elapsed:6.2f} s = "
             f"{self.rate:7.1f}/s   p50 {self.pct(50):7.1f} ms   p95 {self.pct(95):7.1f} ms"
-            f"   p99 {self.pct(99):7.1f} ms   max {worst:7.1f} ms{yes_no}"
+            f"   p99 {self.pct(99):7.1f} ms   max {worst:7.1f} ms{yes_no}{cpu}"
         )
 
 
@@ -608,6 +614,64 @@ def free_places(url: str, crossing: str, start: datetime, end: datetime) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and its descendants (the server's supervisor and its workers)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+class CpuMeter:
+    """CPU used by the server's processes and by the PostgreSQL backends serving its database
+    (other programs on the machine are not counted): on a shared machine the CPU per request
+    compares runs better than wall-clock rates do."""
+
+    def __init__(self, url: str, server_pid: int) -> None:
+        self.engine = make_engine(url)
+        self.server_pid = server_pid
+
+    def _backends(self) -> list[int]:
+        with self.engine.connect() as conn:
+            return [int(p) for p in conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()")).scalars()]
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        return {"server": {p: _cpu_seconds(p) for p in _tree(self.server_pid)},
+                "pg": {p: _cpu_seconds(p) for p in self._backends()}}
+
+    @staticmethod
+    def used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+             ) -> tuple[float, float]:
+        def delta(kind: str) -> float:
+            return sum(max(t - before[kind].get(p, 0.0), 0.0) for p, t in after[kind].items())
+
+        return delta("server"), delta("pg")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 def quiesce(url: str, cap: float = 20.0) -> float:
     """Wait until no request of the server is still working in the database (a client that
     gave up does not stop the server's work on its request), at most `cap` seconds."""
@@ -644,20 +708,23 @@ def _reason(a: Answer) -> str:
         return str(a.body)[:200]
 
 
-RACE_SLOT, RACE_EARLIEST, WARM, BOOK, HEALTH = (
+RACE_SLOT, RACE_EARLIEST, WARM, BOOK, HEALTH, NO_DB = (
     "race, one slot",
     "race, earliest available",
     "warm-up (slots created)",
     "bookings (earliest avail.)",
     "GET /healthz",
+    "GET unknown path (no DB)",
 )
+NO_DB_PATH = "/bench-no-such-path"  # answered 404 by the router: the stack without the database
 
 
 async def bench(base: str, server: subprocess.Popen[bytes], url: str, seeded: Seeded,
                 args: argparse.Namespace) -> Result:
-    await wait_healthy(base, server)
+    await wait_healthy(base, server, timeout=180.0)  # 4 workers start slowly on a busy box
     makers, close = make_sender(args.client, base)
-    phases: dict[str, Phase | None] = dict.fromkeys((RACE_SLOT, RACE_EARLIEST, WARM, BOOK, HEALTH))
+    phases: dict[str, Phase | None] = dict.fromkeys(
+        (RACE_SLOT, RACE_EARLIEST, WARM, BOOK, HEALTH, NO_DB))
     notes: list[str] = []
 
     # Warm-up: the first booking of each group (the first bookings of a crossing and window
@@ -678,6 +745,9 @@ async def bench(base: str, server: subprocess.Popen[bytes], url: str, seeded: Se
     def health(i: int) -> Request:
         return "GET", "/healthz", None, b"", ""
 
+    def no_db(i: int) -> Request:
+        return "GET", NO_DB_PATH, None, b"", ""
+
     c = args.concurrency
     runs: list[tuple[str, Callable[[], Awaitable[Phase]]]] = [
         (RACE_SLOT, lambda: all_at_once(RACE_SLOT, makers, seeded.racers, seeded.slot_start)),
@@ -686,10 +756,16 @@ async def bench(base: str, server: subprocess.Popen[bytes], url: str, seeded: Se
         (BOOK, lambda: closed_loop(BOOK, makers, c, len(rest), args.duration, booker(rest))),
         (HEALTH, lambda: closed_loop(HEALTH, makers, c, max(_count(phases[BOOK]), c),
                                      args.duration, health)),
+        # The ceiling of the stack here: HTTP, middleware and routing, no database at all.
+        (NO_DB, lambda: closed_loop(NO_DB, makers, c, max(_count(phases[BOOK]), 10 * c),
+                                    args.duration, no_db)),
     ]
+    meter = CpuMeter(url, server.pid)
     try:
         for name, run in runs:
+            before = meter.sample()
             phase = phases[name] = await run()
+            phase.cpu = CpuMeter.used(before, meter.sample())
             waited = quiesce(url)
             if waited > 1:
                 notes.append(f"after {name}: the server still worked {waited:.1f} s on requests"
@@ -700,6 +776,7 @@ async def bench(base: str, server: subprocess.Popen[bytes], url: str, seeded: Se
                 break
     finally:
         await close()
+        meter.close()
 
     problems: list[str] = []
     race_slot, race_earliest = phases[RACE_SLOT], phases[RACE_EARLIEST]
@@ -850,6 +927,14 @@ def main() -> int:
             f"bookings made: {booked_rate:.1f}/s ({b.statuses[201]} yes in {b.elapsed:.2f} s);"
             f" bookings / healthz throughput: {b.rate / h.rate if h.rate else float('nan'):.2f}"
             " (healthz is the reference floor: request + SELECT 1)"
+        )
+    n = result.phases[NO_DB]
+    if n and n.rate:
+        print(
+            f"stack ceiling (no database): {n.rate:.0f} requests/s, p99 {n.pct(99):.1f} ms at "
+            f"{args.concurrency} clients; a closed loop of {args.concurrency} clients at p99 < "
+            f"{AIM_P99_MS:.0f} ms needs >= {args.concurrency / (AIM_P99_MS / 1000):.0f}/s "
+            "(Little's law)"
         )
     if result.false_no:
         print(

@@ -80,8 +80,13 @@ def create_app(
         "gates (Lang Son – Guangxi first).",
         docs_url="/docs", openapi_url=f"{API}/openapi.json",
     )
-    pool = {"pool_size": 5, "max_overflow": 10} if url.startswith("sqlite") else {
-        "pool_size": 10, "max_overflow": 10}
+    # Few requests in flight per worker on PostgreSQL: a worker is one Python process (one
+    # core at a time, the GIL), so more threads than it can keep busy only lengthen each
+    # request, and the time a booking holds a slot's row lock; the rest queue in the event loop
+    # in arrival order (4 workers x 6 = 24 connections, well under PostgreSQL's 100).
+    limit = settings.requests_per_worker or (15 if url.startswith("sqlite") else 6)
+    pool = {"pool_size": min(limit, 5), "max_overflow": max(limit - 5, 0)} \
+        if url.startswith("sqlite") else {"pool_size": limit, "max_overflow": 0}
     in_memory = url in ("sqlite://", "sqlite:///:memory:")  # one connection, no pool to size
     engine = make_engine(url, **({} if in_memory else pool))
     app.state.engine = engine

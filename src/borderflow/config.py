@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     network: str = DEFAULT_NETWORK
     """A shipped network's name (e.g. `lang-son`) or the path of a network TOML file."""
+    requests_per_worker: int | None = Field(default=None, ge=1, le=200)
+    """Requests handled at once by each server worker, and its database connections (the rest
+    wait their turn, first come first served). Default: 6 on PostgreSQL, 15 on SQLite."""
 
     @field_validator("database_url")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -37,31 +38,75 @@ def _table(session: Session, network: Network, crossing_id: str, direction: Dire
         end=end, slot=timedelta(minutes=policy.slot_minutes))
 
 
+def _bounds(start: datetime, end: datetime, policy: QueuePolicy) -> tuple[datetime, datetime, int]:
+    """Aligned `[start, end]` as a half-open range of whole slots, and how many slots it has."""
+    step = timedelta(minutes=policy.slot_minutes)
+    start, end = align(start, policy), align(end, policy) + step
+    return start, end, int((end - start) / step)
+
+
+def _insert_missing(session: Session, *, network: Network, crossing_id: str,
+                    direction: Direction, start: datetime, end: datetime, now: datetime,
+                    policy: QueuePolicy) -> None:
+    table = _table(session, network, crossing_id, direction, start, end, policy)
+    rows = [
+        {"network_id": network.id, "crossing_id": crossing_id, "direction": direction.value,
+         "start": s.start, "end": s.end, "capacity": s.capacity,
+         "perishable_reserved": reserved_for_perishables(s.capacity, policy),
+         "preregistered_only": s.preregistered_only, "booked": 0, "booked_perishable": 0,
+         "updated_at": now}
+        for s in table.slots()
+    ]
+    repository.insert_missing_slots(session, rows)
+
+
 def ensure_slots(
     session: Session, *, network: Network, crossing_ids: Sequence[str], direction: Direction,
     start: datetime, end: datetime, clock: Clock, policy: QueuePolicy,
 ) -> list[CrossingSlot]:
     """The slots of `crossing_ids` in `[start, end)`, creating the missing ones."""
-    start, end = align(start, policy), align(end, policy) + timedelta(minutes=policy.slot_minutes)
-    expected = int((end - start) / timedelta(minutes=policy.slot_minutes))
+    start, end, expected = _bounds(start, end, policy)
     now = clock.now()
     for cid in sorted(crossing_ids):  # one order for everyone: concurrent inserts never deadlock
         have = repository.count_slots(session, network_id=network.id, crossing_id=cid,
                                       direction=direction.value, start=start, end=end)
         if have >= expected:
             continue
-        table = _table(session, network, cid, direction, start, end, policy)
-        rows = [
-            {"network_id": network.id, "crossing_id": cid, "direction": direction.value,
-             "start": s.start, "end": s.end, "capacity": s.capacity,
-             "perishable_reserved": reserved_for_perishables(s.capacity, policy),
-             "preregistered_only": s.preregistered_only, "booked": 0, "booked_perishable": 0,
-             "updated_at": now}
-            for s in table.slots()
-        ]
-        repository.insert_missing_slots(session, rows)
+        _insert_missing(session, network=network, crossing_id=cid, direction=direction,
+                        start=start, end=end, now=now, policy=policy)
     return repository.slots(session, network_id=network.id, crossing_ids=crossing_ids,
                             direction=direction.value, start=start, end=end)
+
+
+def snapshot(
+    session: Session, *, network: Network, crossing_ids: Sequence[str], direction: Direction,
+    start: datetime, end: datetime, clock: Clock, policy: QueuePolicy,
+    first_free: repository.FirstFree | None = None,
+) -> list[tuple[int, SlotState]]:
+    """(slot id, state) of the slots of `crossing_ids` in `[start, end)`, earliest first, as
+    `ensure_slots` would give them, but read as plain rows in one statement without locks: the
+    missing slots are created only when the read shows some are missing (then read again).
+    With `first_free`, only the first slots with room of each crossing (see `FirstFree`)."""
+    start, end, expected = _bounds(start, end, policy)
+
+    def read() -> list[Any]:
+        return repository.slot_rows(session, network_id=network.id, crossing_ids=crossing_ids,
+                                    direction=direction.value, start=start, end=end,
+                                    first_free=first_free)
+
+    rows = read()
+    have = {r.crossing_id: r.n for r in rows}
+    missing = [cid for cid in sorted(set(crossing_ids)) if have.get(cid, 0) < expected]
+    if missing:
+        now = clock.now()
+        for cid in missing:  # one order for everyone: concurrent inserts never deadlock
+            _insert_missing(session, network=network, crossing_id=cid, direction=direction,
+                            start=start, end=end, now=now, policy=policy)
+        rows = read()
+    return [(r.id, SlotState(crossing_id=r.crossing_id, start=r.start, capacity=r.capacity,
+                             perishable_reserved=r.perishable_reserved, booked=r.booked,
+                             booked_perishable=r.booked_perishable,
+                             preregistered_only=r.preregistered_only)) for r in rows]
 
 
 def state(slot: CrossingSlot) -> SlotState:

@@ -12,7 +12,7 @@ from borderflow.accounts.roles import Principal, Role
 from borderflow.deps import ClockDep, NetworkDep, PrincipalDep, SessionDep, require
 from borderflow.queue import advice, arrivals, service
 from borderflow.queue.models import Booking
-from borderflow.queue.policy import QueuePolicy
+from borderflow.queue.policy import Estimate, QueuePolicy
 from borderflow.queue.schemas import (
     ArrivalIn,
     BookingCreate,
@@ -41,6 +41,11 @@ def policy_of(request: Request) -> QueuePolicy:
 def _reply(session: SessionDep, booking: Booking, windows: dict[str, list[dict[str, Any]]],
            clock: ClockDep, policy: QueuePolicy) -> BookingReply:
     est = service.estimate(session, booking=booking, clock=clock, policy=policy)
+    return _as_reply(booking, windows, est)
+
+
+def _as_reply(booking: Booking, windows: dict[str, list[dict[str, Any]]],
+              est: Estimate | None) -> BookingReply:
     return BookingReply(
         booking=BookingRead.model_validate(booking),
         estimate=EstimateRead(**vars(est)) if est else None,
@@ -53,11 +58,11 @@ def book(body: BookingCreate, principal: Enterprise, session: SessionDep, clock:
          network: NetworkDep, request: Request) -> BookingReply:
     """Book a chosen slot, or the earliest available over the shipment's crossings. The reply
     lists the nearest free windows on each crossing; a full slot is a 409 that lists them too."""
-    policy = policy_of(request)
-    booking, windows = service.book(
+    placed = service.place(
         session, shipment_id=body.shipment_id, principal=principal, clock=clock,
-        network=network, policy=policy, crossing=body.crossing, slot_start=body.slot_start)
-    return _reply(session, booking, windows, clock, policy)
+        network=network, policy=policy_of(request), crossing=body.crossing,
+        slot_start=body.slot_start)
+    return _as_reply(placed.booking, placed.windows, placed.estimate)
 
 
 @router.get("/bookings/{booking_id}", response_model=BookingReply)

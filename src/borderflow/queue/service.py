@@ -8,7 +8,7 @@ database, not this process, guarantees no slot is ever over capacity. Every chan
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,9 +81,12 @@ def _bookable_shipment(session: Session, shipment_id: uuid.UUID, principal: Prin
                        ) -> Shipment:
     if not principal.has(Role.enterprise_user):
         raise Forbidden("booking a crossing slot needs the enterprise_user role")
-    shipment = declarations.get_shipment(session, shipment_id=shipment_id, principal=principal,
-                                         for_update=True)
-    if shipment.organisation_id != principal.organisation_id:
+    if principal.has(Role.camera, Role.peer_platform) and not principal.has(Role.agency_system):
+        raise Forbidden("machine clients of this kind cannot read declarations")
+    # Only the owner books: another organisation's shipment is "not found", whether or not the
+    # caller may otherwise see it (the same answer as `declarations.get_shipment` gives).
+    shipment = repository.shipment_to_book(session, shipment_id, principal.organisation_id)
+    if shipment is None:
         raise declarations.ShipmentNotFound(f"no shipment {shipment_id}", field="shipment_id")
     if shipment.status not in (ShipmentStatus.submitted.value, ShipmentStatus.amended.value):
         raise Conflict(f"a {shipment.status} shipment cannot be booked (submit it first)",
@@ -131,6 +134,16 @@ def _windows(states: list[SlotState], *, priority: PriorityClass, now: datetime,
     }
 
 
+@dataclass
+class Placed:
+    """A new booking, the nearest free windows on each acceptable crossing, and the estimate
+    given with it (None when not asked for)."""
+
+    booking: Booking
+    windows: dict[str, list[dict[str, Any]]]
+    estimate: Estimate | None
+
+
 def book(
     session: Session, *, shipment_id: uuid.UUID, principal: Principal, clock: Clock,
     network: Network, policy: QueuePolicy, crossing: str | None = None,
@@ -139,12 +152,29 @@ def book(
     """Book a chosen slot or the earliest available one over the acceptable crossings.
 
     Returns the booking and the nearest free windows on each crossing (Hamburg-style)."""
+    placed = place(session, shipment_id=shipment_id, principal=principal, clock=clock,
+                   network=network, policy=policy, crossing=crossing, slot_start=slot_start,
+                   with_estimate=False)
+    return placed.booking, placed.windows
+
+
+def place(
+    session: Session, *, shipment_id: uuid.UUID, principal: Principal, clock: Clock,
+    network: Network, policy: QueuePolicy, crossing: str | None = None,
+    slot_start: datetime | None = None, with_estimate: bool = True,
+) -> Placed:
+    """`book`, and (with `with_estimate`) the booking's estimate, stored like every estimate.
+
+    Contention: the slots are read as plain rows without locks; everything the estimate needs
+    to read is read before a place is taken, so that from `take_place` (which locks the slot's
+    row) to the commit only the new rows are written."""
     shipment = _bookable_shipment(session, shipment_id, principal)
-    if repository.live_booking_for(session, shipment.id) is not None:
+    live, open_bookings = repository.live_and_open(session, shipment.id,
+                                                   shipment.organisation_id)
+    if live:
         raise Conflict("this shipment already has a booking: rebook or cancel it",
                        field="shipment_id")
-    if repository.open_bookings_of(session, shipment.organisation_id) >= \
-            policy.max_open_bookings_per_org:
+    if open_bookings >= policy.max_open_bookings_per_org:
         raise LimitReached(f"your organisation has {policy.max_open_bookings_per_org} open "
                            "bookings, the most allowed", field="shipment_id")
     crossings = list(shipment.crossings)
@@ -158,28 +188,48 @@ def book(
     ready, deadline, end = _window(shipment, now, policy)
     direction = Direction(shipment.direction)
     everywhere = list(shipment.crossings)  # windows are shown on every acceptable crossing
+    asked = ledger.align(slot_start, policy) if slot_start is not None else None
+
+    # Earliest available needs only the first slots with room of each crossing: the first
+    # MAX_TRIES candidates and the nearest windows (even after this booking fills one) are
+    # among them. A chosen slot is looked for in the whole horizon.
+    first_free = None if slot_start is not None else repository.FirstFree(
+        per_crossing=max(MAX_TRIES, policy.windows_per_crossing + 1) + 1,
+        regular=priority is PriorityClass.regular,
+        release_after=now + policy.perishable_release,
+        restricted_from=now + policy.prereg_cutoff)
 
     def load() -> list[SlotState]:
-        slots = ledger.ensure_slots(session, network=network, crossing_ids=everywhere,
-                                    direction=direction, start=ready, end=end, clock=clock,
-                                    policy=policy)
-        by_key.update({(s.crossing_id, s.start): s.id for s in slots})
-        return [ledger.state(s) for s in slots]
+        snap = ledger.snapshot(session, network=network, crossing_ids=everywhere,
+                               direction=direction, start=ready, end=end, clock=clock,
+                               policy=policy, first_free=first_free)
+        by_key.update({(s.crossing_id, s.start): slot_id for slot_id, s in snap})
+        return [s for _, s in snap]
 
     def eligible(all_states: list[SlotState]) -> list[SlotState]:
         states = [s for s in all_states if s.crossing_id in crossings]
-        if slot_start is not None:
-            states = [s for s in states if s.start == ledger.align(slot_start, policy)]
+        if asked is not None:
+            states = [s for s in states if s.start == asked]
         return candidate_slots(states, priority=priority, now=now, ready=ready,
                                deadline=deadline, policy=policy, preference=crossings)
 
     by_key: dict[tuple[str, datetime], int] = {}
     all_states = load()
-    if slot_start is not None and not any(
-            s.start == ledger.align(slot_start, policy) and s.crossing_id in crossings
-            for s in all_states):
+    if asked is not None and not any(
+            s.start == asked and s.crossing_id in crossings for s in all_states):
         raise InvalidInput("no such slot on the shipment's crossings", field="slot_start")
     candidates = eligible(all_states)
+    booking = Booking(
+        id=uuid.uuid4(), shipment_id=shipment.id, organisation_id=shipment.organisation_id,
+        direction=direction.value, priority=priority.value,
+        perishable=priority is PriorityClass.perishable, status=BookingStatus.active.value,
+        late=False, rebook_count=0, created_by=principal.actor, created_at=now, updated_at=now,
+    )
+    # The estimate's reads for the slot most likely taken (the first candidate), before any
+    # lock is held; read again only if another slot is taken.
+    step = timedelta(minutes=policy.slot_minutes)
+    inputs = (_estimate_inputs(session, booking, candidates[0], step)
+              if with_estimate and candidates else None)
     taken = _try_places(session, candidates, by_key, priority=priority, now=now, policy=policy)
     for _ in range(3 if slot_start is None else 0):
         if taken is not None or not candidates:
@@ -190,8 +240,10 @@ def book(
         taken = _try_places(session, candidates, by_key, priority=priority, now=now,
                             policy=policy)
     if taken is None:
-        windows = _windows(load(), priority=priority, now=now, ready=ready, policy=policy,
-                           preference=everywhere)
+        # Nothing was tried when the snapshot showed every candidate full: it is fresh enough
+        # to list the windows; after failed tries, look again.
+        windows = _windows(all_states if not candidates else load(), priority=priority,
+                           now=now, ready=ready, policy=policy, preference=everywhere)
         raise SlotFull(
             "no free place in the slot asked for" if slot_start else
             "no free slot within the horizon" + (" and the cargo's shelf life" if deadline
@@ -200,25 +252,28 @@ def book(
             vi="không còn chỗ trong khung giờ này", zh="该时段已满",
             details={"nearest_windows": windows})
     crossing_id, start, slot_id = taken
-    booking = Booking(
-        id=uuid.uuid4(), shipment_id=shipment.id, organisation_id=shipment.organisation_id,
-        crossing_id=crossing_id, direction=direction.value, slot_id=slot_id, slot_start=start,
-        priority=priority.value, perishable=priority is PriorityClass.perishable,
-        status=BookingStatus.active.value, created_by=principal.actor, created_at=now,
-        updated_at=now,
-    )
+    booking.crossing_id, booking.slot_id, booking.slot_start = crossing_id, slot_id, start
+    state = next(s for s in all_states if (s.crossing_id, s.start) == (crossing_id, start))
+    est: Estimate | None = None
+    if with_estimate:
+        if inputs is None or inputs.slot != state:
+            inputs = _estimate_inputs(session, booking, state, step)
+        est = _estimate(session, booking=booking, inputs=inputs, clock=clock, policy=policy,
+                        record=False)
+    # From here on only writes (the slot's row stays locked until the commit).
     session.add(booking)
-    session.flush()
     lifecycle.mark_slot_booked(session, shipment=shipment, slot_start=start,
-                                  actor=principal.actor, clock=clock)
+                               actor=principal.actor, clock=clock)
     event(session, booking, action="booked", actor=principal.actor, at=now,
           slot_start=start, crossing=crossing_id, priority=priority.value)
     notify(session, booking, topic="booking.created", clock=clock)
+    if est is not None:
+        _record(session, booking, est, clock)
     after = [replace(s, booked=s.booked + 1,
                      booked_perishable=s.booked_perishable + booking.perishable)
              if (s.crossing_id, s.start) == (crossing_id, start) else s for s in all_states]
-    return booking, _windows(after, priority=priority, now=now, ready=ready, policy=policy,
-                             preference=everywhere)
+    return Placed(booking, _windows(after, priority=priority, now=now, ready=ready,
+                                    policy=policy, preference=everywhere), est)
 
 
 def get_booking(session: Session, *, booking_id: uuid.UUID, principal: Principal,
@@ -305,6 +360,47 @@ def rebook(session: Session, *, booking_id: uuid.UUID, principal: Principal, clo
     return new, windows
 
 
+@dataclass(frozen=True)
+class _EstimateInputs:
+    slot: SlotState
+    slot_length: timedelta
+    ahead: int
+    in_slot: int
+    lateness_p90: timedelta
+
+
+def _estimate_inputs(session: Session, booking: Booking, slot: SlotState,
+                     slot_length: timedelta) -> _EstimateInputs:
+    """What an estimate reads, for `booking` as if it were in `slot` (two reads, no lock)."""
+    moved = booking.slot_start, booking.crossing_id
+    booking.slot_start, booking.crossing_id = slot.start, slot.crossing_id
+    try:
+        ahead, in_slot = repository.ahead_of(session, booking)
+    finally:
+        booking.slot_start, booking.crossing_id = moved
+    samples = sorted(repository.lateness_samples(session, slot.crossing_id))
+    p90 = timedelta(minutes=samples[int(0.9 * (len(samples) - 1))]) if samples else timedelta(0)
+    return _EstimateInputs(slot, slot_length, ahead, in_slot, p90)
+
+
+def _estimate(session: Session, *, booking: Booking, inputs: _EstimateInputs, clock: Clock,
+              policy: QueuePolicy, record: bool) -> Estimate:
+    assert booking.slot_start is not None
+    est = estimate_crossing(slot_start=booking.slot_start, slot_length=inputs.slot_length,
+                            rank_in_slot=inputs.in_slot, slot_capacity=inputs.slot.capacity,
+                            position=inputs.ahead + 1, lateness_p90=inputs.lateness_p90)
+    if record:
+        _record(session, booking, est, clock)
+    return est
+
+
+def _record(session: Session, booking: Booking, est: Estimate, clock: Clock) -> None:
+    session.add(WaitEstimate(
+        booking_id=booking.id, made_at=clock.now(), position=est.position,
+        expected_at=est.expected_at, earliest_at=est.earliest_at, latest_at=est.latest_at,
+        confidence=est.confidence, basis=est.basis))
+
+
 def estimate(session: Session, *, booking: Booking, clock: Clock, policy: QueuePolicy,
              record: bool = True) -> Estimate | None:
     """Position and expected crossing time; every estimate given is stored."""
@@ -312,18 +408,9 @@ def estimate(session: Session, *, booking: Booking, clock: Clock, policy: QueueP
         return None
     slot = session.get(CrossingSlot, booking.slot_id, populate_existing=True)
     assert slot is not None and booking.slot_start is not None
-    ahead, in_slot = repository.ahead_of(session, booking)
-    samples = sorted(repository.lateness_samples(session, booking.crossing_id))
-    p90 = timedelta(minutes=samples[int(0.9 * (len(samples) - 1))]) if samples else timedelta(0)
-    est = estimate_crossing(slot_start=booking.slot_start, slot_length=slot.end - slot.start,
-                            rank_in_slot=in_slot, slot_capacity=slot.capacity,
-                            position=ahead + 1, lateness_p90=p90)
-    if record:
-        session.add(WaitEstimate(
-            booking_id=booking.id, made_at=clock.now(), position=est.position,
-            expected_at=est.expected_at, earliest_at=est.earliest_at,
-            latest_at=est.latest_at, confidence=est.confidence, basis=est.basis))
-    return est
+    inputs = _estimate_inputs(session, booking, ledger.state(slot), slot.end - slot.start)
+    return _estimate(session, booking=booking, inputs=inputs, clock=clock, policy=policy,
+                     record=record)
 
 
 def override(session: Session, *, booking_id: uuid.UUID, principal: Principal, clock: Clock,
