@@ -37,10 +37,9 @@ class SlotBook:
     nxt: list[int] = field(default_factory=list)
     """Union-find over full slots: `_find(nxt, j)` is the first slot at or after `j` that is not
     full (booked < capacity), or the number of slots."""
-    regular_before: int = 0
-    """Every slot from the release horizon (when it was last moved) up to this index has no
-    place left for regular vehicles (the rest is reserved for perishables): regular searches
-    beyond the release horizon start here."""
+    nxt_regular: list[int] = field(default_factory=list)
+    """Union-find over slots with no place for a regular vehicle while the perishable reserve
+    still holds (full, or every unreserved place taken): used beyond the release horizon."""
 
 
 class SlotLedger:
@@ -77,39 +76,30 @@ class SlotLedger:
         """Earliest slot index of one book this vehicle may take now, or None.
 
         Every candidate is decided by the live queue's `free_places` and
-        `may_book_restricted`; the two cursors only skip slots those functions would refuse
-        (full ones; for regular vehicles, ones whose free places are all reserved)."""
+        `may_book_restricted`; the two union-finds only skip slots `free_places` would refuse
+        (full ones; for regular vehicles beyond the release, ones whose free places are all
+        reserved)."""
         book = self.books[key]
         n = len(book.capacity)
-        nxt = book.nxt
-        j = _find(nxt, min(max(_ceil_index(ready, self.L), 0), n))
+        j = min(max(_ceil_index(ready, self.L), 0), n)
         last = n - 1 if deadline is None else min(n - 1, int(deadline // self.L))
         now_dt = self.when(now)
         policy = self.policy
-        # Slots starting after this index keep their perishable reserve for `priority`.
+        # From this slot on the perishable reserve still holds against `priority`.
         reserve_from = n
         if priority is PriorityClass.regular and policy.perishable_share > 0:
             release = policy.perishable_release.total_seconds() / 3600
             reserve_from = int((now + release) // self.L) + 1
-            book.regular_before = max(book.regular_before, reserve_from)
+        nxt, nxt_regular = book.nxt, book.nxt_regular
+        j = _find(nxt_regular if j >= reserve_from else nxt, j)
         while j <= last:
-            if j >= reserve_from and j < book.regular_before:
-                j = _find(nxt, book.regular_before)
-                continue
-            s = self.state(book, j)  # not full (the union-find skipped full ones)
-            if free_places(s, priority, now_dt, policy) > 0:
-                if may_book_restricted(s, now_dt, policy):
-                    return j
-            elif j >= reserve_from and j == book.regular_before:
-                book.regular_before = j + 1
-            if j >= reserve_from and book.regular_before > j:
-                # slots between j and the next not-full one are full: no place for anyone
-                k = _find(nxt, j + 1)
-                if book.regular_before == j + 1:
-                    book.regular_before = k
-                j = k
-            else:
-                j = _find(nxt, j + 1)
+            s = self.state(book, j)
+            if free_places(s, priority, now_dt, policy) > 0 and may_book_restricted(
+                    s, now_dt, policy):
+                return j
+            j += 1
+            if j <= n:
+                j = _find(nxt_regular if j >= reserve_from else nxt, j)
         return None
 
     def book(self, keys: Sequence[str], *, ready: float, deadline: float | None,
@@ -130,10 +120,12 @@ class SlotLedger:
         book = self.books[key]
         rank = book.booked[j]
         book.booked[j] += 1
-        if book.booked[j] >= book.capacity[j]:
-            book.nxt[j] = j + 1
         if priority is not PriorityClass.regular:
             book.booked_perishable[j] += 1
+        if book.booked[j] >= book.capacity[j]:
+            book.nxt[j] = j + 1
+        if _regular_closed(book, j):
+            book.nxt_regular[j] = j + 1
         return rank
 
     def release_from(self, key: str, j0: int) -> None:
@@ -143,7 +135,6 @@ class SlotLedger:
             book.booked[j] = 0
             book.booked_perishable[j] = 0
         _rebuild(book)
-        book.regular_before = min(book.regular_before, j0)
 
     def set_capacity(self, key: str, capacity: Sequence[int], from_index: int) -> None:
         book = self.books[key]
@@ -153,7 +144,6 @@ class SlotLedger:
             book.reserved[j] = reserved_for_perishables(book.capacity[j], self.policy) \
                 if keeps_reserve else 0
         _rebuild(book)
-        book.regular_before = min(book.regular_before, from_index)
 
 
 def _find(nxt: list[int], j: int) -> int:
@@ -163,9 +153,17 @@ def _find(nxt: list[int], j: int) -> int:
     return j
 
 
+def _regular_closed(book: SlotBook, j: int) -> bool:
+    """No place for a regular vehicle while the reserve holds: what `free_places` computes
+    for a regular vehicle before the release (capacity − booked − unused reserve ≤ 0)."""
+    unused_reserve = max(book.reserved[j] - book.booked_perishable[j], 0)
+    return book.capacity[j] - book.booked[j] - unused_reserve <= 0
+
+
 def _rebuild(book: SlotBook) -> None:
     n = len(book.capacity)
     book.nxt = [j if book.booked[j] < book.capacity[j] else j + 1 for j in range(n)] + [n]
+    book.nxt_regular = [j + 1 if _regular_closed(book, j) else j for j in range(n)] + [n]
 
 
 def _ceil_index(t: float, slot_hours: float) -> int:
