@@ -641,3 +641,24 @@ def write_report(result: dict[str, Any], path: Path | str) -> None:
     """Write the report of a `simulate(...)` result to `path` (UTF-8)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(render_report(result), encoding="utf-8")
+
+
+def write_plots(result: dict[str, Any], folder: Path | str,
+                prefix: str | None = None) -> list[Path]:
+    """Write the report's plots as separate SVG files in `folder`, for pages that embed them
+    (e.g. `docs/scenarios.md`): `PREFIX-comparison.svg` (the policies side by side),
+    `PREFIX-outside.svg` (vehicles outside the yards over time), `PREFIX-yard.svg` (yard
+    occupancy, and vehicles held upstream) and `PREFIX-waits.svg` (the wait distribution).
+    `prefix` defaults to the scenario's name. Returns the paths written, in that order."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = prefix or str(result.get("scenario", {}).get("name") or "simulation")
+    with matplotlib.rc_context(_RC):
+        svgs = {"comparison": _comparison_svg(result), "outside": _queue_svg(result)[0],
+                "yard": _yard_svg(result)[0], "waits": _wait_svg(result)[0]}
+    paths = []
+    for kind, svg in svgs.items():
+        path = out / f"{stem}-{kind}.svg"
+        path.write_text(svg + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
