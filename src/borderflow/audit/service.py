@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from borderflow.audit.models import AuditEntry
@@ -32,3 +33,25 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def insert_entry(
+    session: Session,
+    *,
+    clock: Clock,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: object,
+    reason: str | None = None,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """Like `record`, but written at once with a Core INSERT (no ORM object, no flush): for hot
+    paths that write their other rows with Core too."""
+    session.execute(_INSERT, {
+        "at": clock.now(), "actor": actor, "action": action, "entity": entity,
+        "entity_id": str(entity_id), "reason": reason, "changes": changes or {},
+    })
+
+
+_INSERT = insert(AuditEntry.__table__)  # type: ignore[arg-type]

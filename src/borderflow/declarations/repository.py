@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Insert, Select, Table, false, func, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from borderflow.accounts.roles import SEE_ALL_ROLES, Principal, Role
 from borderflow.declarations.models import (
     AgencyResult,
+    GoodsLine,
     SavedDriver,
     SavedVehicle,
     Shipment,
@@ -77,6 +80,49 @@ def by_idempotency_key(session: Session, org_id: uuid.UUID, key: str) -> Shipmen
         .where(Shipment.organisation_id == org_id, Shipment.idempotency_key == key)
         .options(selectinload(Shipment.lines))
     )
+
+
+# Declaring writes its rows with Core INSERTs (no unit-of-work flush, no re-load): the hottest
+# write path of the API. The tables' Python-side column defaults (ids, version) still apply.
+_SHIPMENTS: Table = Shipment.__table__  # type: ignore[assignment]
+_GOODS_LINES: Table = GoodsLine.__table__  # type: ignore[assignment]
+_REVISIONS: Table = ShipmentRevision.__table__  # type: ignore[assignment]
+
+
+def _insert_unless_key_taken(session: Session) -> Insert:
+    """INSERT INTO shipments … ON CONFLICT (organisation_id, idempotency_key) DO NOTHING."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Insert = postgresql.insert(_SHIPMENTS).on_conflict_do_nothing(
+            index_elements=["organisation_id", "idempotency_key"])
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(_SHIPMENTS).on_conflict_do_nothing(
+            index_elements=["organisation_id", "idempotency_key"])
+    else:
+        raise NotImplementedError(f"no ON CONFLICT insert for {dialect}")  # pragma: no cover
+    # Only UPDATE/DELETE keep the cursor's row count unless asked.
+    return stmt.execution_options(preserve_rowcount=True)
+
+
+def insert_shipment(session: Session, row: dict[str, Any]) -> bool:
+    """Insert one shipment row; False (nothing written) when its organisation already used its
+    idempotency key. On PostgreSQL a concurrent insert of the same key makes this wait for the
+    other transaction: its commit means False, its rollback means this insert goes ahead, so
+    two requests with one key never both create a shipment (no savepoint needed)."""
+    if row.get("idempotency_key") is None:  # NULL keys never conflict
+        session.execute(insert(_SHIPMENTS), row)
+        return True
+    result = session.execute(_insert_unless_key_taken(session), row)
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def insert_goods_lines(session: Session, shipment_id: uuid.UUID, lines: list[dict[str, Any]]
+                       ) -> None:
+    session.execute(insert(_GOODS_LINES), [{**ln, "shipment_id": shipment_id} for ln in lines])
+
+
+def insert_revision(session: Session, row: dict[str, Any]) -> None:
+    session.execute(insert(_REVISIONS), row)
 
 
 def list_shipments(
