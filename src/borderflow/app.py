@@ -87,6 +87,8 @@ def create_app(
     engine = make_engine(url, **({} if in_memory else pool))
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.write_sessionmaker = make_sessionmaker(
+        engine.execution_options(sqlite_begin="IMMEDIATE"))
     app.state.clock = clock or SystemClock()
     app.state.network = network or load_network(settings.network)
     app.state.queue_policy = queue_policy or QueuePolicy()

@@ -6,7 +6,7 @@ Each request owns one transaction: committed when the handler returns, rolled ba
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from borderflow.accounts import service as accounts
 from borderflow.accounts.roles import Principal, Role
 from borderflow.clock import Clock
-from borderflow.db import session_scope
 from borderflow.errors import Forbidden, Unauthorized
 from borderflow.network.schemas import Network
 
@@ -27,13 +26,30 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="A machine client's key")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with session_scope(request.app.state.sessionmaker) as session:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            # SQLite: take the write lock when the transaction begins, so concurrent writers
-            # wait their turn (busy_timeout) instead of failing to upgrade a read lock.
-            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """The request's session. Opening it costs nothing (the transaction begins with the first
+    statement, in whichever thread runs it); commit or rollback run in the thread pool, and
+    only when a transaction was begun."""
+    state = request.app.state
+    # SQLite: writers take the write lock when the transaction begins (`sqlite_begin`, see
+    # db.make_engine), so concurrent writers wait their turn (busy_timeout) instead of failing
+    # to upgrade a read lock. The option means nothing to PostgreSQL.
+    factory = (state.sessionmaker if request.method in READ_METHODS
+               else state.write_sessionmaker)
+    session: Session = factory()
+    try:
         yield session
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
+    except BaseException:
+        if session.in_transaction():
+            await run_in_threadpool(session.rollback)
+        raise
+    finally:
+        session.close()  # the connection went back to the pool at commit or rollback
 
 
 # Cheap dependencies are `async def`: FastAPI runs sync ones in a thread pool, a hop each.
