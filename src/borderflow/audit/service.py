@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from borderflow.audit.models import AuditEntry
@@ -35,8 +34,7 @@ def record(
     return entry
 
 
-def insert_entry(
-    session: Session,
+def entry_row(
     *,
     clock: Clock,
     actor: str,
@@ -45,13 +43,10 @@ def insert_entry(
     entity_id: object,
     reason: str | None = None,
     changes: dict[str, Any] | None = None,
-) -> None:
-    """Like `record`, but written at once with a Core INSERT (no ORM object, no flush): for hot
-    paths that write their other rows with Core too."""
-    session.execute(_INSERT, {
+) -> dict[str, Any]:
+    """The audit_log row `record` would add, as a dict: for hot paths that write their rows
+    with Core INSERTs in the same transaction (e.g. declaring a shipment)."""
+    return {
         "at": clock.now(), "actor": actor, "action": action, "entity": entity,
         "entity_id": str(entity_id), "reason": reason, "changes": changes or {},
-    })
-
-
-_INSERT = insert(AuditEntry.__table__)  # type: ignore[arg-type]
+    }

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Select, Table, false, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from borderflow.accounts.roles import SEE_ALL_ROLES, Principal, Role
+from borderflow.audit.models import AuditEntry
 from borderflow.declarations.models import (
     AgencyResult,
     GoodsLine,
@@ -87,6 +101,7 @@ def by_idempotency_key(session: Session, org_id: uuid.UUID, key: str) -> Shipmen
 _SHIPMENTS: Table = Shipment.__table__  # type: ignore[assignment]
 _GOODS_LINES: Table = GoodsLine.__table__  # type: ignore[assignment]
 _REVISIONS: Table = ShipmentRevision.__table__  # type: ignore[assignment]
+_AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
 
 
 def _insert_unless_key_taken(session: Session) -> Insert:
@@ -123,6 +138,63 @@ def insert_goods_lines(session: Session, shipment_id: uuid.UUID, lines: list[dic
 
 def insert_revision(session: Session, row: dict[str, Any]) -> None:
     session.execute(insert(_REVISIONS), row)
+
+
+def insert_declaration(
+    session: Session, shipment: dict[str, Any], lines: list[dict[str, Any]],
+    revision: dict[str, Any], audit_entry: dict[str, Any],
+) -> bool:
+    """A new declaration's rows: the shipment (every column given), its goods lines, its first
+    revision, its audit entry. False, and nothing written, when the organisation already used
+    the shipment's idempotency key (see `insert_shipment`).
+
+    PostgreSQL: one statement, data-modifying CTEs hanging off the shipment's INSERT … ON
+    CONFLICT DO NOTHING RETURNING id (one round trip instead of four). Elsewhere: one INSERT
+    per table."""
+    if session.get_bind().dialect.name != "postgresql":
+        if not insert_shipment(session, shipment):
+            return False
+        insert_goods_lines(session, shipment["id"], lines)
+        insert_revision(session, {**revision, "shipment_id": shipment["id"]})
+        session.execute(insert(_AUDIT), audit_entry)
+        return True
+    params = {f"s_{k}": v for k, v in shipment.items()}
+    for i, line in enumerate(lines):
+        params.update({f"g{i}_{k}": v for k, v in line.items()})
+    params.update({f"r_{k}": v for k, v in revision.items() if k != "shipment_id"})
+    params.update({f"a_{k}": v for k, v in audit_entry.items()})
+    return bool(session.execute(_pg_declaration(len(lines)), params).scalar_one() == 1)
+
+
+@cache
+def _pg_declaration(n_lines: int) -> Select[Any]:
+    """WITH s AS (INSERT INTO shipments … ON CONFLICT DO NOTHING RETURNING id),
+    g AS (INSERT INTO goods_lines … SELECT s.id, … FROM s [UNION ALL …]), r AS (… revision),
+    a AS (… audit entry) SELECT count(*) FROM s — built once per number of lines."""
+
+    def binds(prefix: str, table: Table, skip: tuple[str, ...] = ()) -> list[Any]:
+        return [bindparam(f"{prefix}{c.key}", type_=c.type).label(c.key)
+                for c in table.c if c.key not in skip]
+
+    s = (postgresql.insert(_SHIPMENTS)
+         .values({c.key: bindparam(f"s_{c.key}", type_=c.type) for c in _SHIPMENTS.c})
+         .on_conflict_do_nothing(index_elements=["organisation_id", "idempotency_key"])
+         .returning(_SHIPMENTS.c.id)
+         .cte("s"))
+    owned = ("id", "shipment_id")
+    line_cols = ["shipment_id", *(c.key for c in _GOODS_LINES.c if c.key not in owned)]
+    per_line = [select(s.c.id, *binds(f"g{i}_", _GOODS_LINES, owned)) for i in range(n_lines)]
+    lines = per_line[0] if n_lines == 1 else union_all(*per_line)
+    g = insert(_GOODS_LINES).from_select(line_cols, lines).cte("g")
+    rev_cols = ["shipment_id", *(c.key for c in _REVISIONS.c if c.key not in owned)]
+    r = (insert(_REVISIONS)
+         .from_select(rev_cols, select(s.c.id, *binds("r_", _REVISIONS, owned)))
+         .cte("r"))
+    audit_cols = [c.key for c in _AUDIT.c if c.key != "id"]
+    a = (insert(_AUDIT)
+         .from_select(audit_cols, select(*binds("a_", _AUDIT, ("id",))).select_from(s))
+         .cte("a"))
+    return select(func.count()).select_from(s).add_cte(g, r, a)
 
 
 def list_shipments(

@@ -269,31 +269,24 @@ def create_shipment(
         "updated_at": now,
         "submitted_at": now if shipment_in.submit else None,
     }
-    if not repository.insert_shipment(session, row):
+    shipment = Shipment(**row)
+    shipment.lines = [GoodsLine(**ln) for ln in lines]
+    revision = _revision_row(shipment, actor=principal.actor, action="create", at=now,
+                             changed=[], lines=lines)
+    entry = audit.entry_row(clock=clock, actor=principal.actor, action="shipment.create",
+                            entity="shipment", entity_id=row["id"],
+                            changes={"status": row["status"], "crossings": crossings})
+    if not repository.insert_declaration(session, row, lines, revision, entry):
         # The key was used before, or by a concurrent request that committed first.
         assert idempotency_key is not None
         existing = repository.by_idempotency_key(session, org_id, idempotency_key)
         if existing is None:  # pragma: no cover - only if that row vanished meanwhile
             raise Conflict("this Idempotency-Key is in use, retry", field="Idempotency-Key")
         return _replay(existing, digest)
-    repository.insert_goods_lines(session, row["id"], lines)
-    shipment = Shipment(**row)
-    shipment.lines = [GoodsLine(**ln) for ln in lines]
     if shipment_in.save_vehicle and vehicle_in is not None:
         _save_vehicle(session, org_id, vehicle, now)
     if shipment_in.save_driver and driver_in is not None:
         _save_driver(session, org_id, driver, now)
-    repository.insert_revision(session, _revision_row(
-        shipment, actor=principal.actor, action="create", at=now, changed=[], lines=lines))
-    audit.insert_entry(
-        session,
-        clock=clock,
-        actor=principal.actor,
-        action="shipment.create",
-        entity="shipment",
-        entity_id=row["id"],
-        changes={"status": row["status"], "crossings": crossings},
-    )
     return shipment, False
 
 
