@@ -15,6 +15,7 @@ from borderflow import __version__
 from borderflow.clock import Clock, SystemClock
 from borderflow.config import Settings, get_settings
 from borderflow.db import make_engine, make_sessionmaker
+from borderflow.deps import TokenCache
 from borderflow.errors import BorderflowError, ValidationFailed, pydantic_problem
 from borderflow.network.loader import load_network
 from borderflow.network.schemas import Network
@@ -91,9 +92,12 @@ def create_app(
     engine = make_engine(url, **({} if in_memory else pool))
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.write_sessionmaker = make_sessionmaker(
+        engine.execution_options(sqlite_begin="IMMEDIATE"))
     app.state.clock = clock or SystemClock()
     app.state.network = network or load_network(settings.network)
     app.state.queue_policy = queue_policy or QueuePolicy()
+    app.state.token_cache = TokenCache()
 
     @app.exception_handler(ValidationFailed)
     async def _many(request: Request, exc: ValidationFailed) -> JSONResponse:

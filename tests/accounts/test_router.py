@@ -11,10 +11,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from borderflow.accounts.models import ApiKey, Organisation, User
+from borderflow.accounts import service
+from borderflow.accounts.models import AccessToken, ApiKey, Organisation, User
 from borderflow.app import API
 from borderflow.audit.models import AuditEntry
 from borderflow.clock import FixedClock
+from borderflow.deps import TOKEN_CACHE_SECONDS
 from tests.fixtures.api import PASSWORD, Cast
 
 
@@ -88,6 +90,25 @@ def test_logout_revokes_the_token(client: TestClient, cast: Cast) -> None:
     assert after.headers["WWW-Authenticate"] == "Bearer"
     # the person's other sessions are untouched
     assert me(client, cast.exporter_lan.headers).status_code == 200
+
+
+def test_a_token_revoked_by_another_worker_stops_working_within_the_cache_time(
+    client: TestClient, cast: Cast, session: Session, clock: FixedClock,
+) -> None:
+    cache = client.app.state.token_cache  # type: ignore[attr-defined]
+    seconds = [1000.0]
+    cache.timer = lambda: seconds[0]
+    token = sign_in(client, "exporter_lan").json()["access_token"]
+    assert me(client, bearer(token)).status_code == 200  # now in this worker's cache
+    # Another worker signs the token out: only the database knows.
+    row = session.get(AccessToken, service.token_hash(token))
+    assert row is not None
+    row.revoked_at = clock.now()
+    session.flush()
+    seconds[0] += TOKEN_CACHE_SECONDS / 2
+    assert me(client, bearer(token)).status_code == 200  # still remembered, within the bound
+    seconds[0] += TOKEN_CACHE_SECONDS / 2 + 0.01
+    assert me(client, bearer(token)).status_code == 401
 
 
 def test_a_token_expires_after_12_hours(client: TestClient, cast: Cast, clock: FixedClock

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from borderflow.accounts.models import AccessToken, ApiKey, Organisation, User
+from borderflow.db import UTCDateTime
 
 
 def get_organisation(session: Session, org_id: uuid.UUID) -> Organisation | None:
@@ -31,22 +32,25 @@ def get_user(session: Session, user_id: uuid.UUID) -> User | None:
     return session.get(User, user_id)
 
 
-def token_user(session: Session, token_hash: str, now: datetime
-               ) -> tuple[User, str] | None:
-    """The active user holding an unexpired, unrevoked token, and its organisation's country."""
-    stmt = (
-        select(User, Organisation.country)
-        .join(AccessToken, AccessToken.user_id == User.id)
-        .join(Organisation, Organisation.id == User.organisation_id)
-        .where(
-            AccessToken.token_hash == token_hash,
-            AccessToken.revoked_at.is_(None),
-            AccessToken.expires_at > now,
-            User.active.is_(True),
-        )
+_TOKEN_USER = (  # built once: only the bound values change between requests
+    select(User, Organisation.country, AccessToken.expires_at)
+    .join(AccessToken, AccessToken.user_id == User.id)
+    .join(Organisation, Organisation.id == User.organisation_id)
+    .where(
+        AccessToken.token_hash == bindparam("token_hash"),
+        AccessToken.revoked_at.is_(None),
+        AccessToken.expires_at > bindparam("now", type_=UTCDateTime()),
+        User.active.is_(True),
     )
-    row = session.execute(stmt).first()
-    return (row[0], row[1]) if row else None
+)
+
+
+def token_user(session: Session, token_hash: str, now: datetime
+               ) -> tuple[User, str, datetime] | None:
+    """The active user holding an unexpired, unrevoked token, its organisation's country and
+    the token's expiry."""
+    row = session.execute(_TOKEN_USER, {"token_hash": token_hash, "now": now}).first()
+    return (row[0], row[1], row[2]) if row else None
 
 
 def get_token(session: Session, token_hash: str) -> AccessToken | None:

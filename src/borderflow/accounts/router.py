@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, status
+from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
 
 from borderflow.accounts import repository, service
@@ -20,7 +20,15 @@ from borderflow.accounts.schemas import (
     UserCreate,
     UserRead,
 )
-from borderflow.deps import ClockDep, NetworkDep, PrincipalDep, SessionDep, bearer, require
+from borderflow.deps import (
+    ClockDep,
+    NetworkDep,
+    PrincipalDep,
+    SessionDep,
+    bearer,
+    require,
+    token_cache,
+)
 from borderflow.errors import NotFound
 
 router = APIRouter(tags=["accounts"])
@@ -45,11 +53,12 @@ def sign_in(
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
 def sign_out(principal: PrincipalDep, session: SessionDep, clock: ClockDep,
-             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-             ) -> None:
+             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+             request: Request) -> None:
     """Revoke the token used for this request."""
     if credentials is not None:
         service.logout(session, raw_token=credentials.credentials, clock=clock)
+        token_cache(request).forget(service.token_hash(credentials.credentials))
 
 
 @router.get("/users/me", response_model=UserRead)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -35,6 +35,11 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def token_hash(raw_token: str) -> str:
+    """How a bearer token is stored and looked up (its SHA-256, hex)."""
+    return _sha256(raw_token)
 
 
 def create_organisation(
@@ -148,10 +153,17 @@ def principal_for_user(user: User, country: str = "VN") -> Principal:
 
 
 def authenticate_token(session: Session, *, raw_token: str, clock: Clock) -> Principal:
+    return authenticate_token_until(session, raw_token=raw_token, clock=clock)[0]
+
+
+def authenticate_token_until(session: Session, *, raw_token: str, clock: Clock
+                             ) -> tuple[Principal, datetime]:
+    """The token's holder, and when the token expires."""
     found = repository.token_user(session, _sha256(raw_token), clock.now())
     if found is None:
         raise Unauthorized("token is unknown, expired or revoked")
-    return principal_for_user(*found)
+    user, country, expires_at = found
+    return principal_for_user(user, country), expires_at
 
 
 def create_api_key(

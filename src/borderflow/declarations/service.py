@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from borderflow.accounts.roles import Principal, Role
@@ -118,6 +117,27 @@ def _line_dicts(s: Shipment) -> list[dict[str, Any]]:
     ]
 
 
+def _revision_row(
+    s: Shipment,
+    *,
+    actor: str,
+    action: str,
+    at: datetime,
+    changed: list[str],
+    lines: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "shipment_id": s.id,
+        "version": s.version,
+        "status": s.status,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "changed_fields": changed,
+        "snapshot": _snapshot(s, lines),
+    }
+
+
 def _revision(
     session: Session,
     s: Shipment,
@@ -128,18 +148,8 @@ def _revision(
     changed: list[str],
     lines: list[dict[str, Any]],
 ) -> None:
-    session.add(
-        ShipmentRevision(
-            shipment_id=s.id,
-            version=s.version,
-            status=s.status,
-            at=at,
-            actor=actor,
-            action=action,
-            changed_fields=changed,
-            snapshot=_snapshot(s, lines),
-        )
-    )
+    session.add(ShipmentRevision(
+        **_revision_row(s, actor=actor, action=action, at=at, changed=changed, lines=lines)))
 
 
 # (English, Vietnamese, Chinese) names of what a declaration may give inline or by saved id.
@@ -199,14 +209,16 @@ def create_shipment(
     idempotency_key: str | None = None,
 ) -> tuple[Shipment, bool]:
     """Declare a shipment. Returns it and whether this was a replay of an earlier request with
-    the same idempotency key (then nothing new is created)."""
+    the same idempotency key (then nothing new is created).
+
+    The rows (shipment, goods lines, first revision, audit entry) are written with Core INSERTs
+    in the caller's transaction; a new shipment is returned as written, with its lines, but not
+    attached to the session (load it with `get_shipment` to change it). A replay returns the
+    stored shipment. The idempotency key is claimed by the shipment's own INSERT (ON CONFLICT DO
+    NOTHING): concurrent retries wait for each other and only one creates anything."""
     _require(principal, Role.enterprise_user, action="declaring a shipment")
     org_id = principal.organisation_id
     digest = request_hash(shipment_in)
-    if idempotency_key is not None:
-        existing = repository.by_idempotency_key(session, org_id, idempotency_key)
-        if existing is not None:
-            return _replay(existing, digest)
     now = clock.now()
     problems = Problems()
     vehicle_in = _resolve_vehicle(session, org_id, shipment_in, problems)
@@ -218,66 +230,63 @@ def create_shipment(
     direction = direction_for(shipment_in.regime, shipment_in.direction, problems)
     lines, plant = goods_data(shipment_in.goods, problems, hs_country=hs_country)
     check_phyto(plant, shipment_in.phytosanitary_certificate, problems)
+    if problems.items and idempotency_key is not None:
+        # A retry of a request that was accepted earlier is answered with what it created,
+        # even if the same body would not pass today (window now past, crossing closed).
+        existing = repository.by_idempotency_key(session, org_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, digest)
     problems.raise_if_any()
 
     cargo, life = shelf_life(lines)
     status = ShipmentStatus.submitted if shipment_in.submit else ShipmentStatus.draft
-    shipment = Shipment(
-        id=uuid.uuid4(),
-        organisation_id=org_id,
-        created_by=principal.actor,
-        status=status.value,
-        version=1,
-        regime=shipment_in.regime.value,
-        direction=direction.value,
-        crossings=crossings,
-        arrival_from=shipment_in.arrival_from.astimezone(UTC),
-        arrival_to=shipment_in.arrival_to.astimezone(UTC),
-        cargo_class=cargo.value,
-        shelf_life_hours=life,
-        vehicle=vehicle,
-        driver=driver,
-        driver_id_number=driver["id_number"],
-        phytosanitary_certificate=shipment_in.phytosanitary_certificate,
-        customs_declaration_number=shipment_in.customs_declaration_number,
-        origin=shipment_in.origin,
-        idempotency_key=idempotency_key,
-        request_hash=digest,
-        created_at=now,
-        updated_at=now,
-        submitted_at=now if shipment_in.submit else None,
-    )
+    row: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "organisation_id": org_id,
+        "created_by": principal.actor,
+        "status": status.value,
+        "version": 1,
+        "regime": shipment_in.regime.value,
+        "direction": direction.value,
+        "crossings": crossings,
+        "arrival_from": shipment_in.arrival_from.astimezone(UTC),
+        "arrival_to": shipment_in.arrival_to.astimezone(UTC),
+        "cargo_class": cargo.value,
+        "shelf_life_hours": life,
+        "vehicle": vehicle,
+        "driver": driver,
+        "driver_id_number": driver["id_number"],
+        "phytosanitary_certificate": shipment_in.phytosanitary_certificate,
+        "customs_declaration_number": shipment_in.customs_declaration_number,
+        "origin": shipment_in.origin,
+        "booked_slot_start": None,
+        "customs_channel": None,
+        "customs_status": None,
+        "quarantine_status": None,
+        "idempotency_key": idempotency_key,
+        "request_hash": digest,
+        "created_at": now,
+        "updated_at": now,
+        "submitted_at": now if shipment_in.submit else None,
+    }
+    shipment = Shipment(**row)
     shipment.lines = [GoodsLine(**ln) for ln in lines]
-    if idempotency_key is None:
-        session.add(shipment)
-        session.flush()
-    else:
-        try:
-            with session.begin_nested():  # a savepoint only where a race is possible
-                session.add(shipment)
-                session.flush()
-        except IntegrityError:
-            # A concurrent request with the same idempotency key won the race.
-            existing = repository.by_idempotency_key(session, org_id, idempotency_key)
-            if existing is None:
-                raise
-            return _replay(existing, digest)
+    revision = _revision_row(shipment, actor=principal.actor, action="create", at=now,
+                             changed=[], lines=lines)
+    entry = audit.entry_row(clock=clock, actor=principal.actor, action="shipment.create",
+                            entity="shipment", entity_id=row["id"],
+                            changes={"status": row["status"], "crossings": crossings})
+    if not repository.insert_declaration(session, row, lines, revision, entry):
+        # The key was used before, or by a concurrent request that committed first.
+        assert idempotency_key is not None
+        existing = repository.by_idempotency_key(session, org_id, idempotency_key)
+        if existing is None:  # pragma: no cover - only if that row vanished meanwhile
+            raise Conflict("this Idempotency-Key is in use, retry", field="Idempotency-Key")
+        return _replay(existing, digest)
     if shipment_in.save_vehicle and vehicle_in is not None:
         _save_vehicle(session, org_id, vehicle, now)
     if shipment_in.save_driver and driver_in is not None:
         _save_driver(session, org_id, driver, now)
-    _revision(
-        session, shipment, actor=principal.actor, action="create", at=now, changed=[], lines=lines
-    )
-    audit.record(
-        session,
-        clock=clock,
-        actor=principal.actor,
-        action="shipment.create",
-        entity="shipment",
-        entity_id=shipment.id,
-        changes={"status": shipment.status, "crossings": crossings},
-    )
     return shipment, False
 
 
