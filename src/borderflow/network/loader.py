@@ -7,6 +7,7 @@ A broken file fails with a `NetworkFileError` naming the file, the key path
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -49,23 +50,33 @@ def _key_path(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
     return ".".join(parts)
 
 
-def parse_network(text: str, source: str) -> Network:
+def validation_problems(exc: ValidationError, raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key path, reason) for each of pydantic's errors on a TOML file's content."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and "[" in x))
+        msg = err["msg"].removeprefix("Value error, ")
+        key = _key_path(loc, raw)
+        if not key and ": " in msg:  # a whole-file check names its own key path
+            key, _, msg = msg.partition(": ")
+        problems.append((key, msg))
+    return problems
+
+
+def read_toml(text: str, source: str,
+              error: Callable[[str, list[tuple[str, str]]], Exception]) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise NetworkFileError(source, [("", f"not valid TOML: {exc}")]) from exc
+        raise error(source, [("", f"not valid TOML: {exc}")]) from exc
+
+
+def parse_network(text: str, source: str) -> Network:
+    raw = read_toml(text, source, NetworkFileError)
     try:
         return Network.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and "[" in x))
-            msg = err["msg"].removeprefix("Value error, ")
-            key = _key_path(loc, raw)
-            if not key and ": " in msg:  # a whole-network check names its own key path
-                key, _, msg = msg.partition(": ")
-            problems.append((key, msg))
-        raise NetworkFileError(source, problems) from exc
+        raise NetworkFileError(source, validation_problems(exc, raw)) from exc
 
 
 def load_network_file(path: Path) -> Network:

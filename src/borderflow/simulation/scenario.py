@@ -7,7 +7,6 @@ A broken file fails with a `ScenarioFileError` naming the file, the key path
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from importlib import resources
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from borderflow.declarations.cargo import DEFAULT_SHELF_LIFE_HOURS, CargoClass
 from borderflow.errors import BorderflowError, InvalidInput
-from borderflow.network.loader import _key_path
+from borderflow.network.loader import read_toml, validation_problems
 from borderflow.network.schemas import CalendarException, Direction
 from borderflow.queue.policy import QueuePolicy
 from borderflow.simulation.policies import POLICIES, Policy, PolicyVariant
@@ -316,22 +315,11 @@ def resolve_scenario_path(name_or_path: str) -> Path:
 
 
 def parse_scenario(text: str, source: str) -> Scenario:
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioFileError(source, [("", f"not valid TOML: {exc}")]) from exc
+    raw = read_toml(text, source, ScenarioFileError)
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and "[" in x))
-            msg = err["msg"].removeprefix("Value error, ")
-            key = _key_path(loc, raw)
-            if not key and ": " in msg:
-                key, _, msg = msg.partition(": ")
-            problems.append((key, msg))
-        raise ScenarioFileError(source, problems) from exc
+        raise ScenarioFileError(source, validation_problems(exc, raw)) from exc
     if scenario.arrivals_csv is not None and not Path(scenario.arrivals_csv).is_absolute():
         base = Path(source).parent
         scenario = scenario.model_copy(update={"arrivals_csv": str(base / scenario.arrivals_csv)})
