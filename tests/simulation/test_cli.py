@@ -112,3 +112,18 @@ def test_simulate_refuses_a_scenario_that_does_not_exist(tmp_path: Path):
     result = run("simulate", str(tmp_path / "nowhere.toml"))
     assert result.exit_code != 0
     assert "file not found" in flat(result.output)
+
+
+@pytest.mark.parametrize("backend", ["dask", "ray"])
+def test_cluster_backend_without_its_package_says_what_to_install(backend: str):
+    try:
+        __import__(backend)
+    except ImportError:
+        pass
+    else:
+        pytest.skip(f"{backend} is installed here")
+    result = run("simulate", "mmc", "--replications", "2", "--backend", backend)
+    assert result.exit_code != 0
+    text = flat(result.output)
+    assert f"the {backend} backend needs" in text and "pip install" in text
+    assert "Traceback" not in text
