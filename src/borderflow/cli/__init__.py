@@ -12,6 +12,7 @@ from borderflow.network.cli import calendar_app, capacity, network_app
 from borderflow.outbox.cli import outbox_app
 from borderflow.queue.allocate_cli import allocate
 from borderflow.simulation.cli import simulate_command
+from borderflow.simulation.export import export_arrivals_command
 from borderflow.simulation.forecast_cli import forecast_command
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.command("capacity")(capacity)
 app.command("allocate")(allocate)
 app.command("simulate")(simulate_command)
 app.command("forecast")(forecast_command)
+app.command("export-arrivals")(export_arrivals_command)
 
 
 @app.command("serve")

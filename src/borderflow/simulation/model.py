@@ -232,10 +232,17 @@ class Model:
                         default = DEFAULT_SHELF_LIFE_HOURS[cargo]
                         shelf = float(shelf_raw) if shelf_raw else (
                             float(default) if default is not None else None)
-                    except (KeyError, ValueError) as exc:
-                        raise ScenarioFileError(path, [(f"line {line}", str(exc))]) from exc
+                    except (KeyError, ValueError, AttributeError, TypeError) as exc:
+                        why = f"missing column {exc}" if isinstance(exc, KeyError) else (
+                            "a value is missing" if not isinstance(exc, ValueError) else str(exc))
+                        raise ScenarioFileError(path, [(f"line {line}", why)]) from exc
                     if not crossings:
                         raise ScenarioFileError(path, [(f"line {line}", "no crossing")])
+                    known = {c.id for c in self.network.crossings} if self.network else None
+                    unknown = [c for c in crossings if known is not None and c not in known]
+                    if unknown:
+                        raise ScenarioFileError(path, [(f"line {line}",
+                                                        f"unknown crossing {unknown[0]!r}")])
                     spec = StreamSpec(tuple(f"{c}/{direction.value}" for c in crossings),
                                       crossings, direction, cargo, travel, 0.0, shelf)
                     if spec not in index:
