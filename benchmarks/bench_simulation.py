@@ -7,7 +7,7 @@ Run from the repository root:
 
     .venv/bin/python benchmarks/bench_simulation.py [--repeats N] [--quick] [--profile]
 
-Cases, each run under the FIFO policy in the engine (`borderflow.simulation.model.Run`) and in a
+Cases, each run under the FIFO policy in the engine (`borderflow.simulation.run.Run`) and in a
 SimPy model of the same system, in the same process:
 
 1. `mmc-200k`: the shipped `mmc` scenario (one always-open M/M/3 gate, ρ = 0.8) made faster and
@@ -58,7 +58,8 @@ import numpy as np
 import simpy
 
 from borderflow.simulation import runner
-from borderflow.simulation.model import Fleet, Model, Run, RunOutcome
+from borderflow.simulation.model import Fleet, Model
+from borderflow.simulation.run import Run, RunOutcome
 from borderflow.simulation.runner import simulate
 from borderflow.simulation.scenario import (
     Demand,

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from borderflow.simulation.model import (
+from borderflow.simulation.model import Model
+from borderflow.simulation.results import summarize
+from borderflow.simulation.run import (
     CROSSED,
     EN_ROUTE,
     HELD,
@@ -22,11 +24,9 @@ from borderflow.simulation.model import (
     NO_SHOW,
     NOT_DISPATCHED,
     PLANNED,
-    Model,
     Run,
     RunOutcome,
 )
-from borderflow.simulation.results import summarize
 from borderflow.simulation.runner import replicate, simulate
 from borderflow.simulation.scenario import PolicyName, Scenario, load_scenario
 

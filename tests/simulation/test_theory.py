@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from borderflow.simulation.model import Model, Run
+from borderflow.simulation.model import Model
+from borderflow.simulation.run import Run
 from borderflow.simulation.runner import simulate
 from borderflow.simulation.scenario import PolicyName, Scenario, parse_scenario
 

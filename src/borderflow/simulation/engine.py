@@ -13,6 +13,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
+from typing import Any
 
 Callback = Callable[[int], None]
 
@@ -228,3 +229,19 @@ class QueueGate(CalendarGate):
         return bool(heap)
 
 
+def noop(_: int) -> None:
+    """A callback that does nothing (a lanes gate's `on_done`)."""
+    return None
+
+
+def skip_unless(classes: set[Any], cargo_of_stream: list[Any],
+                stream: list[int], station: Callback, nxt: Callback) -> Callback:
+    """Route vehicle `v` to `station` when its stream's cargo class is in `classes` (e.g.
+    quarantine for plant goods), else straight to `nxt`."""
+
+    def route(v: int) -> None:
+        if cargo_of_stream[stream[v]] in classes:
+            station(v)
+        else:
+            nxt(v)
+    return route

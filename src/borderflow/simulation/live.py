@@ -36,9 +36,10 @@ from borderflow.network.schemas import Direction, Network
 from borderflow.network.service import stored_exceptions
 from borderflow.queue.models import Booking, BookingEvent
 from borderflow.queue.policy import BookingStatus, QueuePolicy
-from borderflow.simulation.model import Initial, Model, Run
+from borderflow.simulation.model import Initial, Model
 from borderflow.simulation.models import ForecastItemRow, ForecastRow
 from borderflow.simulation.results import combine, summarize
+from borderflow.simulation.run import Run
 from borderflow.simulation.scenario import CapacityChange, Demand, PolicyName, Scenario
 
 MAX_HOURS = 168

@@ -11,7 +11,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from borderflow.simulation.model import (
+from borderflow.simulation.model import Model
+from borderflow.simulation.run import (
     CROSSED,
     EN_ROUTE,
     HELD,
@@ -19,7 +20,6 @@ from borderflow.simulation.model import (
     NO_SHOW,
     NOT_DISPATCHED,
     PLANNED,
-    Model,
     RunOutcome,
 )
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from borderflow import __version__
 from borderflow.errors import InvalidInput
-from borderflow.simulation.model import Initial, Model, Run
+from borderflow.simulation.model import Initial, Model
 from borderflow.simulation.results import combine, summarize
+from borderflow.simulation.run import Run
 from borderflow.simulation.scenario import Scenario
 
 
