@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from borderflow.simulation.report import render_report, wait_bin_labels, write_report
+from borderflow.simulation.plots import wait_bin_labels
+from borderflow.simulation.report import render_report, write_report
 from borderflow.simulation.results import WAIT_BINS
 from borderflow.simulation.runner import simulate
 from borderflow.simulation.scenario import load_scenario
