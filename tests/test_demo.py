@@ -35,3 +35,31 @@ def test_demo_traffic_declares_shipments_through_the_real_api(tmp_path, lang_son
     again = demo.seed(app.state.sessionmaker, clock, lang_son)
     assert again["users"] == seeded["users"]
     app.state.engine.dispose()
+
+
+def test_a_forecast_over_the_real_server_reads_the_demo_traffic(tmp_path, lang_son, unused_port):
+    """POST /forecasts reads the live state through its own read-only session (no test
+    override): the demo's declared and booked trucks are all in the stored forecast."""
+    import httpx
+
+    url = f"sqlite:///{tmp_path / 'forecast.sqlite3'}"
+    upgrade(url)
+    clock = demo.accelerated(288)
+    app = create_app(database_url=url, clock=clock, network=lang_son)
+    seeded = demo.seed(app.state.sessionmaker, clock, lang_son)
+    stats = demo.DemoStats()
+    with demo.DemoServer(app, "127.0.0.1", unused_port) as server:
+        demo.run_traffic(server.base_url, clock=clock, network=lang_son,
+                         customs_key=seeded["customs_key"], seconds=60, rate=50, seed_value=3,
+                         stats=stats, stop=threading.Event(), limit=6)
+        token = httpx.post(f"{server.base_url}/api/v1/auth/token",
+                           data={"username": "admin_demo", "password": demo.DEMO_PASSWORD}).json()
+        reply = httpx.post(f"{server.base_url}/api/v1/forecasts", json={"hours": 24},
+                           headers={"Authorization": f"Bearer {token['access_token']}"},
+                           timeout=60)
+    assert reply.status_code == 201, reply.text
+    with app.state.sessionmaker() as session:
+        submitted = session.scalar(select(func.count()).select_from(Shipment).where(
+            Shipment.status != "draft", Shipment.status != "cancelled"))
+    assert submitted and len(reply.json()["items"]) == submitted
+    app.state.engine.dispose()

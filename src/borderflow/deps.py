@@ -52,6 +52,19 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         session.close()  # the connection went back to the pool at commit or rollback
 
 
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """A second, read-only session for a writing request that reads a lot first (a forecast
+    runs a simulation on a snapshot): reading through it holds no write lock on SQLite, so the
+    request's own session only locks for its short write. Always rolled back."""
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.rollback)
+        session.close()
+
+
 # Cheap dependencies are `async def`: FastAPI runs sync ones in a thread pool, a hop each.
 async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
@@ -66,6 +79,7 @@ async def get_network(request: Request) -> Network:
 # scope="function": the transaction commits before the response is sent, so a client is never
 # told "created" about something a failed commit lost.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 NetworkDep = Annotated[Network, Depends(get_network)]
 

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from borderflow.accounts.roles import OFFICER_ROLES, Principal, Role
 from borderflow.clock import require_aware
-from borderflow.deps import ClockDep, NetworkDep, SessionDep, require
+from borderflow.deps import ClockDep, NetworkDep, ReadSessionDep, SessionDep, require
 from borderflow.errors import InvalidInput, NotFound
 from borderflow.network.schemas import Direction
 from borderflow.queue.router import policy_of
@@ -108,10 +108,12 @@ def _for(principal: Principal, row: ForecastRow, items: list[ForecastItemRow]) -
 
 @router.post("/forecasts", response_model=ForecastRead, status_code=status.HTTP_201_CREATED)
 def make_forecast(body: ForecastCreate, principal: Operator, session: SessionDep,
-                  clock: ClockDep, network: NetworkDep, request: Request) -> ForecastRead:
+                  snapshot: ReadSessionDep, clock: ClockDep, network: NetworkDep,
+                  request: Request) -> ForecastRead:
     """Simulate the next hours from the platform's current state (vehicles in yards, bookings,
-    vehicles on the road) and store the forecast, to be checked later against what happens."""
-    fc = live.forecast(session, network=network, clock=clock, hours=body.hours,
+    vehicles on the road) and store the forecast, to be checked later against what happens.
+    The state is read and simulated outside the writing transaction, which only stores."""
+    fc = live.forecast(snapshot, network=network, clock=clock, hours=body.hours,
                        policy=body.policy, seed=body.seed, queue_policy=policy_of(request))
     row = live.save_forecast(session, fc, principal.actor)
     return _for(principal, row, live.items_of(session, forecast_id=row.id))
