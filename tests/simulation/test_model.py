@@ -332,3 +332,54 @@ def test_first_come_direct_path_equals_the_event_kernel_vehicle_by_vehicle(name:
     assert direct.max_outside == kernel_run.max_outside
     assert direct.max_outside_total == kernel_run.max_outside_total
     assert direct.events == kernel_run.events
+
+
+def test_vehicles_a_forecast_starts_with_are_counted_even_before_the_start():
+    """A truck already in a yard arrived before the run began (negative time): it still counts."""
+    from borderflow.simulation.model import Initial
+
+    scenario = load_scenario("dec-2021").model_copy(update={"days": 2})
+    model = Model(scenario)
+    rngs = model.rngs(1, 0)
+    fleet = model.draw(rngs)
+    initial = [Initial(0, "in_yard", arrived=-2.0), Initial(0, "en_route", eta=1.0)]
+    for policy in ("fifo", "borderflow"):
+        rngs = model.rngs(1, 0)
+        out = Run(model, policy, model.draw(rngs), rngs, initial=initial).run()
+        figures = summarize(model, out)["overall"]
+        drawn = int((fleet.ready >= 0).sum())
+        assert figures["vehicles"] == drawn + 2, policy
+        assert out.state[-2] in (IN_YARD, CROSSED) and out.arrived[-2] == -2.0
+
+
+def test_after_a_re_plan_no_truck_leaves_on_its_old_departure_advice():
+    """A closure announced mid-run moves bookings; a truck not yet on the road leaves on the
+    new advice, never on the old one."""
+    from borderflow.simulation.scenario import CapacityChange
+
+    base = load_scenario("dec-2021")
+    start = base.start
+    closure = CapacityChange.model_validate({
+        "kind": "closed", "crossings": ["huu-nghi"], "reason": "test closure",
+        "starts": (start + timedelta(days=4)).isoformat(),
+        "ends": (start + timedelta(days=5)).isoformat(),
+        "announced": (start + timedelta(hours=30)).isoformat()})
+    scenario = base.model_copy(update={
+        "days": 8, "capacity_changes": [*base.capacity_changes, closure]})
+    model = Model(scenario)
+    rngs = model.rngs(5, 0)
+    run = Run(model, "borderflow", model.draw(rngs), rngs)
+    departures: list[tuple[int, float, float]] = []  # vehicle, when, advice at that moment
+    go = run._go
+
+    def recording_go(v: int, depart: float) -> None:
+        if run.state[v] == PLANNED and 0 <= run.slot[v] < 10**9:
+            departures.append((v, depart, run._advised_departure(v)))
+        go(v, depart)
+
+    run._go = recording_go  # type: ignore[method-assign]
+    run.run()
+    after = [d for d in departures if d[1] > 30.0 + 1e-9]
+    assert after, "some trucks leave after the announcement"
+    stale = [d for d in after if d[1] < d[2] - 1e-6]
+    assert not stale, f"{len(stale)} trucks left before their advice, e.g. {stale[:3]}"

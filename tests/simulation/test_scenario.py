@@ -182,3 +182,11 @@ def test_unknown_policy_names_the_key_and_the_known_ones():
 def test_a_variant_of_the_physical_queue_cannot_switch_booking_rules():
     err = problem(GOOD + '\n[policies.odd]\nbase = "fifo"\nreroute = true\n')
     assert "policies.odd" in str(err) and "no booking" in str(err)
+
+
+def test_a_lanes_gate_cannot_run_under_a_booking_policy():
+    text = ('compare = ["booked"]\n' + GOOD
+            + '\n[crossings.huu-nghi]\ngate = { lanes = 2, service = { kind = "exponential", '
+              'mean_minutes = 10 } }\n')
+    err = problem(text)
+    assert "crossings.huu-nghi.gate.lanes" in str(err) and "'booked'" in str(err)

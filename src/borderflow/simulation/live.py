@@ -34,6 +34,7 @@ from borderflow.declarations.schemas import ShipmentStatus
 from borderflow.errors import InvalidInput
 from borderflow.network.schemas import Direction, Network
 from borderflow.network.service import stored_exceptions
+from borderflow.queue.ledger import align
 from borderflow.queue.models import Booking, BookingEvent
 from borderflow.queue.policy import BookingStatus, QueuePolicy
 from borderflow.simulation.model import Initial, Model
@@ -175,8 +176,8 @@ def forecast(session: Session, *, network: Network, clock: Clock, hours: int = 7
     if seed < 0:
         raise InvalidInput("seed must not be negative", field="seed")
     rules = queue_policy or QueuePolicy()
-    made_at = require_aware(clock.now(), "now")
-    start = made_at.replace(minute=0, second=0, microsecond=0)
+    made_at = require_aware(clock.now(), "now").astimezone(UTC)
+    start = align(made_at, rules)  # the live ledger's slot grid (aligned on UTC midnight)
     end = start + timedelta(hours=hours)
     slot_hours = rules.slot_minutes / 60
 

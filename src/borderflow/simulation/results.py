@@ -55,6 +55,8 @@ def summarize(model: Model, out: RunOutcome) -> dict[str, Any]:
     crossed = np.asarray(out.crossed, dtype=np.float64)
     key = np.asarray(out.key_of, dtype=np.int64)
     counted = fleet.ready >= warm
+    if out.n_drawn is not None:  # vehicles a live forecast starts with always count
+        counted[out.n_drawn:] = True
     # Inside: in a yard, held at a staging point, or driving between crossings (re-routed).
     inside = np.isin(state, (IN_YARD, HELD)) | ((state == EN_ROUTE) & ~np.isnan(arrived))
     waited = np.where(state == CROSSED, crossed - arrived, end - arrived)
@@ -116,6 +118,14 @@ def _ci(values: Sequence[float]) -> dict[str, float]:
     return {"mean": mean, "ci95": half}
 
 
+def _zeroed(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _zeroed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [0 for _ in value]
+    return 0 if isinstance(value, int | float) else value
+
+
 def combine(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Means with 95% confidence half-widths (Student t) over replications of one policy."""
 
@@ -130,11 +140,15 @@ def combine(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return out
 
     keys = sorted({k for r in runs for k in r["by_crossing"]})
+    # A crossing (or "unassigned") a replication did not report had none of it: count zeros,
+    # so every mean and interval is over all replications.
+    template = {k: next(r["by_crossing"][k] for r in runs if k in r["by_crossing"])
+                for k in keys}
     return {
         "policy": runs[0]["policy"],
         "replications": len(runs),
         "overall": block([r["overall"] for r in runs]),
-        "by_crossing": {k: block([r["by_crossing"][k] for r in runs if k in r["by_crossing"]])
+        "by_crossing": {k: block([r["by_crossing"].get(k) or _zeroed(template[k]) for r in runs])
                         for k in keys},
         "events": int(sum(r["events"] for r in runs)),
     }

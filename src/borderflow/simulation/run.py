@@ -49,6 +49,8 @@ class RunOutcome:
     max_outside: dict[str, int]
     max_outside_total: int
     max_held: int
+    n_drawn: int | None = None
+    """Vehicles drawn from demand; those after them were already known (a live forecast's)."""
 
 
 class Run:
@@ -208,9 +210,9 @@ class Run:
             self.depart_at[v] = math.nan
             self.engine.at(max(ini.eta or 0.0, 0.0), self._arrive, v)
         elif self.slot[v] >= 0 and self.rules.dispatch_advice:
-            self.engine.at(max(self._advised_departure(v), 0.0), self._depart, v)
+            self._plan_departure(v, max(self._advised_departure(v), 0.0))
         else:
-            self.engine.at(max(self.ready[v] - self.travel[v], 0.0), self._depart, v)
+            self._plan_departure(v, max(self.ready[v] - self.travel[v], 0.0))
 
     def _announcements(self) -> list[tuple[float, dict[str, npt.NDArray[np.int64]]]]:
         by_time: dict[float, dict[str, npt.NDArray[np.int64]]] = defaultdict(dict)
@@ -237,7 +239,7 @@ class Run:
             if known is not None:
                 self.arrived[v] = min(known, now)
         in_yard_already = v >= self.n_drawn and self.initial[v - self.n_drawn].state == "in_yard"
-        if self.rules.books and self.slot[v] >= 0 and not in_yard_already:
+        if self.rules.books and 0 <= self.slot[v] < NO_SLOT and not in_yard_already:
             call_at = self.due[v] - self.m.scenario.call_forward_lead_hours
             if call_at > now:  # wait at the staging point / waiting area until called
                 self.state[v] = HELD
@@ -302,9 +304,7 @@ class Run:
         rules = self.rules
         keys = spec.keys if rules.reroute else spec.keys[:1]
         perishable = spec.shelf_life is not None
-        deadline = ready + spec.shelf_life if (
-            perishable and rules.perishable_priority and spec.shelf_life is not None) else None
-        got = self.ledger.book(keys, ready=ready, deadline=deadline,
+        got = self.ledger.book(keys, ready=ready, deadline=self._deadline(v),
                                priority=rules.priority(perishable), now=now)
         if got is None:
             if rules.no_slot_no_dispatch and perishable:
@@ -316,7 +316,7 @@ class Run:
         self._assign(v, got)
         depart = self._advised_departure(v) if rules.dispatch_advice \
             else ready - self.travel[v]  # leaves when loaded
-        self.engine.at(max(depart, now), self._depart, v)
+        self._plan_departure(v, max(depart, now))
 
     def _advised_departure(self, v: int) -> float:
         """Dispatch advice: leave so as to reach the staging point `call_forward_lead` before
@@ -329,8 +329,13 @@ class Run:
         return max(self.ready[v] - self.travel[v],
                    self.due[v] - sc.call_forward_lead_hours - margin - self.travel[v])
 
+    def _plan_departure(self, v: int, at: float) -> None:
+        """(Re)schedule the truck's departure; an earlier plan's event is then ignored."""
+        self.depart_at[v] = at
+        self.engine.at(at, self._depart, v)
+
     def _depart(self, v: int) -> None:
-        if self.state[v] == PLANNED:
+        if self.state[v] == PLANNED and abs(self.engine.now - self.depart_at[v]) < 1e-9:
             self._go(v, self.engine.now)
 
     def _assign(self, v: int, got: tuple[str, int, int]) -> None:
@@ -397,10 +402,13 @@ class Run:
             affected.sort(key=lambda v: (self.slot[v], self.due[v]))
             for v in affected:
                 key = self.m.keys[self.key_of[v]]
-                got = self.ledger.book([key], ready=max(self.ready[v], now), deadline=None,
-                                       priority=PriorityClass.regular, now=now)
+                spec = self.specs[self.stream[v]]
+                perishable = spec.shelf_life is not None
+                got = self.ledger.book([key], ready=max(self.ready[v], now),
+                                       deadline=self._deadline(v), now=now,
+                                       priority=self.rules.priority(perishable))
                 if got is None:
-                    self.slot[v] = -1
+                    self._unplaced(v)
                 else:
                     self._reschedule(v, got)
 
@@ -426,46 +434,67 @@ class Run:
             r = max(self.ready[v], now)
             ready.append(math.ceil(r / self.m.L - 1e-9) * scale)
             row = [False] * len(keys)
-            if self.state[v] == PLANNED:
-                for k in spec.keys:
+            if self.state[v] == PLANNED:  # not left yet: any crossing it may be routed to
+                for k in (spec.keys if self.rules.reroute else spec.keys[:1]):
                     if k in col:
                         row[col[k]] = True
             else:  # already on the road or at the border: stays at its crossing
                 row[col[self.m.keys[self.key_of[v]]]] = True
             gates.append(row)
-            w.append(weights[spec.priority])
-            if self.state[v] == PLANNED and spec.shelf_life is not None:
-                deadline.append(int((self.ready[v] + spec.shelf_life) // self.m.L) * scale)
-            else:
-                deadline.append(NO_DEADLINE)
+            w.append(weights[self.rules.priority(spec.shelf_life is not None)])
+            d = self._deadline(v) if self.state[v] == PLANNED else None
+            deadline.append(NO_DEADLINE if d is None else int(d // self.m.L) * scale)
         horizon = (int(slot_index.max()) + 1) * scale if len(slot_index) else scale
         result = allocate_arrays(
             slot_gate=np.asarray(s_gate, dtype=np.int64), slot_start=slot_index * scale,
             slot_capacity=np.asarray(s_cap, dtype=np.int64), vehicle_ready=ready,
             vehicle_gates=np.asarray(gates, dtype=bool).reshape(len(affected), len(keys)),
             vehicle_weight=w, vehicle_deadline=deadline,
-            unassigned_at=horizon + int(self.m.policy.unassigned_penalty_hours) * scale)
+            unassigned_at=horizon + round(
+                self.m.policy.unassigned_penalty_hours / self.m.L * scale))
         order = sorted(range(len(affected)), key=lambda i: (int(result.slot[i]), -w[i], i))
         for i in order:
             v = affected[i]
             s = int(result.slot[i])
             if s < 0:
-                if self.state[v] == PLANNED:
-                    self.state[v] = NOT_DISPATCHED
-                else:
-                    self.slot[v] = -1
+                self._unplaced(v)
                 continue
             key = keys[s_gate[s]]
             j = s_start[s]
             spec = self.specs[self.stream[v]]
-            self._reschedule(v, (key, j, self.ledger.take(key, j, spec.priority)))
+            priority = self.rules.priority(spec.shelf_life is not None)
+            self._reschedule(v, (key, j, self.ledger.take(key, j, priority)))
+
+    def _deadline(self, v: int) -> float | None:
+        """The latest slot start a booking may take: within the shelf life, when the policy
+        gives perishables priority."""
+        spec = self.specs[self.stream[v]]
+        if self.rules.perishable_priority and spec.shelf_life is not None:
+            return self.ready[v] + spec.shelf_life
+        return None
+
+    def _unplaced(self, v: int) -> None:
+        """A re-plan found no slot: a perishable truck not yet on the road is not sent (when
+        the policy says so); any other keeps going and queues last in line."""
+        spec = self.specs[self.stream[v]]
+        if (self.state[v] == PLANNED and self.rules.no_slot_no_dispatch
+                and spec.shelf_life is not None):
+            self.state[v] = NOT_DISPATCHED
+            return
+        self.slot[v], self.rank[v] = NO_SLOT, v
+        if self.at_gate[v] and self.state[v] == IN_YARD:
+            self.gates[self.key_of[v]].arrive(v)
 
     def _reschedule(self, v: int, got: tuple[str, int, int]) -> None:
+        now = self.engine.now
         self._assign(v, got)
         if self.at_gate[v] and self.state[v] == IN_YARD:
             self.gates[self.key_of[v]].arrive(v)
+        elif self.state[v] == HELD:  # moved earlier: call it forward in time for the new slot
+            self.engine.at(max(self.due[v] - self.m.scenario.call_forward_lead_hours, now),
+                           self._call_forward, v)
         if self.state[v] == PLANNED and self.rules.dispatch_advice:
-            self.engine.at(max(self._advised_departure(v), self.engine.now), self._depart, v)
+            self._plan_departure(v, max(self._advised_departure(v), now))
 
     # ---------------------------------------------------------------------------- sampling
     def _sample(self, h: int) -> None:
@@ -494,4 +523,4 @@ class Run:
              "outside": dict(self.series["outside"]), "held": self.series["held"],
              "on_road": self.series["on_road"]},
             {c: max(self.max_outside[i], 0) for i, c in enumerate(self.m.crossing_ids)},
-            max(self.max_outside_total, 0), self.max_held)
+            max(self.max_outside_total, 0), self.max_held, n_drawn=self.n_drawn)

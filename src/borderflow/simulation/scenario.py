@@ -265,6 +265,13 @@ class Scenario(_Strict):
                             *((f"compare[{i}]", c) for i, c in enumerate(self.compare))]:
             if name not in known:
                 raise ValueError(f"{where}: unknown policy {name!r} (known: {', '.join(known)})")
+        lanes_gates = sorted(c for d in self.demand for c in d.crossings
+                             if c in self.crossings and self.crossings[c].gate.lanes is not None)
+        for name in dict.fromkeys([self.policy, *self.compare]):
+            if lanes_gates and self.policy_named(name).books:
+                raise ValueError(
+                    f"crossings.{lanes_gates[0]}.gate.lanes: a lanes gate has no slots to book; "
+                    f"policy {name!r} books slots (use fifo, or drop gate.lanes)")
         if not self.demand and self.arrivals_csv is None:
             raise ValueError("demand: give at least one [[demand]] stream or arrivals_csv")
         if self.network is None:
