@@ -55,26 +55,38 @@ def simulate_command(
 
 def _fmt(value: object) -> str:
     if isinstance(value, dict) and "mean" in value and "ci95" in value:
-        return f"{value['mean']:,.1f} ± {value['ci95']:,.1f}"
+        return f"{value['mean']:,.0f}±{value['ci95']:,.0f}"
     if isinstance(value, float):
-        return f"{value:,.1f}"
+        return f"{value:,.0f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _whole(value: object) -> str:
+    """Hours to the hour (± the interval's half-width with replications)."""
+    if isinstance(value, dict) and "mean" in value:
+        return f"{value['mean']:,.0f}±{value['ci95']:,.0f}"
+    return f"{float(value):,.0f}"  # type: ignore[arg-type]
+
+
 def _print(result: dict[str, Any]) -> None:
+    from rich import box
     from rich.table import Table
 
     table = Table(title=f"{result['scenario']['name']} — seed {result['seed']}, "
                         f"{result['replications']} replication(s), "
-                        f"{result['wall_seconds']:.1f} s, {result['events']:,} events")
-    table.add_column("policy")
-    for col in ("vehicles", "crossed", "not dispatched", "wait mean h", "wait p95 h",
-                "wait max h", "spoiled", "max outside yards", "per day"):
-        table.add_column(col, justify="right")
+                        f"{result['wall_seconds']:.1f} s, {result['events']:,} events",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("policy", no_wrap=True)
+    table.caption = ("unsent: not dispatched; wait h: mean/p95/max; on road: most trucks "
+                     "beyond the yards; "
+                     "± 95% CI with replications")
+    for col in ("trucks", "crossed", "unsent", "wait h", "spoiled", "on road", "/day"):
+        table.add_column(col, justify="right", no_wrap=True)
     for name, entry in result["policies"].items():
         o = entry["overall"]
         w = o["wait_hours"]
         table.add_row(name, _fmt(o["vehicles"]), _fmt(o["crossed"]), _fmt(o["not_dispatched"]),
-                      _fmt(w["mean"]), _fmt(w["p95"]), _fmt(w["max"]), _fmt(o["spoiled"]),
-                      _fmt(o["max_queue_outside_yards"]), _fmt(o["throughput_per_day"]))
+                      "/".join(_whole(w[q]) for q in ("mean", "p95", "max")),
+                      _fmt(o["spoiled"]), _fmt(o["max_queue_outside_yards"]),
+                      _fmt(o["throughput_per_day"]))
     console.print(table)
