@@ -16,7 +16,6 @@ import numpy as np
 import numpy.typing as npt
 
 from borderflow.declarations.cargo import CargoClass
-from borderflow.queue.allocation import NO_DEADLINE, allocate_arrays
 from borderflow.queue.policy import PriorityClass
 from borderflow.simulation.engine import (
     NO_SLOT,
@@ -190,7 +189,7 @@ class Run:
         order = sorted(range(len(times)), key=times.__getitem__)  # stable: ties keep v order
         engine.feed([times[i] for i in order], callback, [who[i] for i in order])
         if self.ledger is not None:  # the physical first-come queue has nothing to re-plan
-            for t_a, _ in self._announcements():
+            for t_a, _ in self.announcements():
                 engine.at(t_a, self._replan, 0)
 
     def _start_initial(self, v: int, ini: Initial) -> None:
@@ -214,7 +213,7 @@ class Run:
         else:
             self._plan_departure(v, max(self.ready[v] - self.travel[v], 0.0))
 
-    def _announcements(self) -> list[tuple[float, dict[str, npt.NDArray[np.int64]]]]:
+    def announcements(self) -> list[tuple[float, dict[str, npt.NDArray[np.int64]]]]:
         by_time: dict[float, dict[str, npt.NDArray[np.int64]]] = defaultdict(dict)
         for k, t in self.m.tables.items():
             for at, cap in t.after:
@@ -304,7 +303,7 @@ class Run:
         rules = self.rules
         keys = spec.keys if rules.reroute else spec.keys[:1]
         perishable = spec.shelf_life is not None
-        got = self.ledger.book(keys, ready=ready, deadline=self._deadline(v),
+        got = self.ledger.book(keys, ready=ready, deadline=self.deadline_of(v),
                                priority=rules.priority(perishable), now=now)
         if got is None:
             if rules.no_slot_no_dispatch and perishable:
@@ -382,90 +381,10 @@ class Run:
         return self.state[v] == IN_YARD
 
     def _replan(self, _: int) -> None:
-        """A capacity change is announced: every booking from now on is re-allocated at once
-        (borderflow: optimally, with re-routing, perishables first, by the live allocator;
-        GoSwift: re-booked in the old order at the same crossing)."""
-        assert self.ledger is not None
-        now = self.engine.now
-        changes = dict(self._announcements()).get(now, {})
-        j0 = math.ceil(now / self.m.L - 1e-9)
-        for key, cap in changes.items():
-            self.ledger.set_capacity(key, cap.tolist(), j0)
-        affected = [v for v in range(self.n)
-                    if self.slot[v] >= j0 and self.state[v] in (PLANNED, EN_ROUTE, HELD, IN_YARD)]
-        for key in self.m.keys:
-            if key in self.ledger.books:
-                self.ledger.release_from(key, j0)
-        if self.rules.optimal_replan and affected:
-            self._replan_optimal(affected, j0)
-        else:
-            affected.sort(key=lambda v: (self.slot[v], self.due[v]))
-            for v in affected:
-                key = self.m.keys[self.key_of[v]]
-                spec = self.specs[self.stream[v]]
-                perishable = spec.shelf_life is not None
-                got = self.ledger.book([key], ready=max(self.ready[v], now),
-                                       deadline=self._deadline(v), now=now,
-                                       priority=self.rules.priority(perishable))
-                if got is None:
-                    self._unplaced(v)
-                else:
-                    self._reschedule(v, got)
+        from borderflow.simulation.replan import replan
 
-    def _replan_optimal(self, affected: list[int], j0: int) -> None:
-        assert self.ledger is not None
-        now = self.engine.now
-        keys = [k for k in self.m.keys if k in self.ledger.books]
-        col = {k: i for i, k in enumerate(keys)}
-        s_gate, s_start, s_cap = [], [], []
-        for k in keys:
-            cap = self.ledger.books[k].capacity
-            for j in range(j0, len(cap)):
-                if cap[j] > 0:
-                    s_gate.append(col[k])
-                    s_start.append(j)
-                    s_cap.append(cap[j])
-        slot_index = np.asarray(s_start, dtype=np.int64)
-        scale = 3600  # slot indices → seconds-like integer times
-        weights = self.m.policy.weights
-        ready, gates, w, deadline = [], [], [], []
-        for v in affected:
-            spec = self.specs[self.stream[v]]
-            r = max(self.ready[v], now)
-            ready.append(math.ceil(r / self.m.L - 1e-9) * scale)
-            row = [False] * len(keys)
-            if self.state[v] == PLANNED:  # not left yet: any crossing it may be routed to
-                for k in (spec.keys if self.rules.reroute else spec.keys[:1]):
-                    if k in col:
-                        row[col[k]] = True
-            else:  # already on the road or at the border: stays at its crossing
-                row[col[self.m.keys[self.key_of[v]]]] = True
-            gates.append(row)
-            w.append(weights[self.rules.priority(spec.shelf_life is not None)])
-            d = self._deadline(v) if self.state[v] == PLANNED else None
-            deadline.append(NO_DEADLINE if d is None else int(d // self.m.L) * scale)
-        horizon = (int(slot_index.max()) + 1) * scale if len(slot_index) else scale
-        result = allocate_arrays(
-            slot_gate=np.asarray(s_gate, dtype=np.int64), slot_start=slot_index * scale,
-            slot_capacity=np.asarray(s_cap, dtype=np.int64), vehicle_ready=ready,
-            vehicle_gates=np.asarray(gates, dtype=bool).reshape(len(affected), len(keys)),
-            vehicle_weight=w, vehicle_deadline=deadline,
-            unassigned_at=horizon + round(
-                self.m.policy.unassigned_penalty_hours / self.m.L * scale))
-        order = sorted(range(len(affected)), key=lambda i: (int(result.slot[i]), -w[i], i))
-        for i in order:
-            v = affected[i]
-            s = int(result.slot[i])
-            if s < 0:
-                self._unplaced(v)
-                continue
-            key = keys[s_gate[s]]
-            j = s_start[s]
-            spec = self.specs[self.stream[v]]
-            priority = self.rules.priority(spec.shelf_life is not None)
-            self._reschedule(v, (key, j, self.ledger.take(key, j, priority)))
-
-    def _deadline(self, v: int) -> float | None:
+        replan(self)
+    def deadline_of(self, v: int) -> float | None:
         """The latest slot start a booking may take: within the shelf life, when the policy
         gives perishables priority."""
         spec = self.specs[self.stream[v]]
@@ -473,7 +392,7 @@ class Run:
             return self.ready[v] + spec.shelf_life
         return None
 
-    def _unplaced(self, v: int) -> None:
+    def unplace(self, v: int) -> None:
         """A re-plan found no slot: a perishable truck not yet on the road is not sent (when
         the policy says so); any other keeps going and queues last in line."""
         spec = self.specs[self.stream[v]]
@@ -485,7 +404,7 @@ class Run:
         if self.at_gate[v] and self.state[v] == IN_YARD:
             self.gates[self.key_of[v]].arrive(v)
 
-    def _reschedule(self, v: int, got: tuple[str, int, int]) -> None:
+    def reschedule(self, v: int, got: tuple[str, int, int]) -> None:
         now = self.engine.now
         self._assign(v, got)
         if self.at_gate[v] and self.state[v] == IN_YARD:
