@@ -8,6 +8,7 @@ from borderflow.clock import FixedClock
 from borderflow.network.loader import load_network
 from borderflow.network.schemas import Network
 from tests.fixtures.api import _cheap_password_hashing, app, cast, client  # noqa: F401
+from tests.fixtures.cli import cli_home  # noqa: F401
 from tests.fixtures.db import SKIPPED, database_url, engine, session  # noqa: F401
 
 

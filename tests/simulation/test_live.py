@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -288,20 +286,6 @@ def test_accuracy_since_must_carry_a_time_zone(client, cast):
 # --- the command --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    from borderflow.cli import context as cli_context
-    from borderflow.config import get_settings
-
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setenv("BORDERFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("BORDERFLOW_NETWORK", raising=False)
-    monkeypatch.delenv("BORDERFLOW_DATABASE_URL", raising=False)
-    get_settings.cache_clear()
-    cli_context._factory.cache_clear()
-    yield
-    get_settings.cache_clear()
-    cli_context._factory.cache_clear()
 
 
 def test_forecast_command_prints_each_crossing_and_stores_with_save(cli_home):

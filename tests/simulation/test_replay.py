@@ -4,7 +4,6 @@ and simulated vehicle for vehicle; a hand-written replay; a broken replay line n
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -162,20 +161,6 @@ def test_a_scenario_needs_demand_or_a_replay():
 # --- the command --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    from borderflow.cli import context as cli_context
-    from borderflow.config import get_settings
-
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setenv("BORDERFLOW_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("BORDERFLOW_NETWORK", raising=False)
-    monkeypatch.delenv("BORDERFLOW_DATABASE_URL", raising=False)
-    get_settings.cache_clear()
-    cli_context._factory.cache_clear()
-    yield
-    get_settings.cache_clear()
-    cli_context._factory.cache_clear()
 
 
 def test_period_is_whole_vietnamese_days():
