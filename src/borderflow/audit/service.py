@@ -21,15 +21,8 @@ def record(
     reason: str | None = None,
     changes: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    entry = AuditEntry(
-        at=clock.now(),
-        actor=actor,
-        action=action,
-        entity=entity,
-        entity_id=str(entity_id),
-        reason=reason,
-        changes=changes or {},
-    )
+    entry = AuditEntry(**entry_row(clock=clock, actor=actor, action=action, entity=entity,
+                                   entity_id=entity_id, reason=reason, changes=changes))
     session.add(entry)
     return entry
 
@@ -45,7 +38,7 @@ def entry_row(
     changes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The audit_log row `record` would add, as a dict: for hot paths that write their rows
-    with Core INSERTs in the same transaction (e.g. declaring a shipment)."""
+    with Core INSERTs in the same transaction (e.g. declaring a shipment); `record` adds it."""
     return {
         "at": clock.now(), "actor": actor, "action": action, "entity": entity,
         "entity_id": str(entity_id), "reason": reason, "changes": changes or {},
