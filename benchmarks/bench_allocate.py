@@ -6,13 +6,15 @@ time on this machine.
 Run from the repository root (default: about 2–3 minutes, almost all of it HiGHS):
 
     .venv/bin/python benchmarks/bench_allocate.py [--seeds 1 2 3] [--repeats 7]
-        [--weights classes continuous] [--lp aggregated full | --lp]
+        [--weights classes continuous uniform] [--lp aggregated full | --lp]
+        [--lp-time-limit SECONDS]
 
 Per seed and weight model a random instance of the issue's shape is built (`instance()`,
 independent streams from `SeedSequence(seed)`): ready times over the horizon with a day profile
 (some vehicles already waiting at its start), gate subsets (a home gate and 0–3 alternatives),
 cargo priority classes with weights {1, 2, 3, 5} ("classes"; "continuous": class weight × a
-value factor in [0.8, 1.25], 3 decimals), perishables (all weight-5 cargo, half of weight-3)
+value factor in [0.8, 1.25], 3 decimals; "uniform": every weight drawn from [0.5, 5] with 6
+decimals, i.e. all distinct), perishables (all weight-5 cargo, half of weight-3)
 with a deadline = ready + shelf life (6, 12, 24 or 48 h), capacities by gate and hour of day
 (Poisson around 85 % of the demand, 3 % of the gate-hours closed), so some stay unassigned. Then:
 
@@ -28,9 +30,12 @@ with a deadline = ready + shelf life (6, 12, 24 or 48 h), capacities by gate and
    (class, eligible slot) plus an "unassigned" column per class, a capacity row per slot;
    `full` has one row per vehicle (millions of columns: slow, several GB);
 4. costs must agree within 1e-6 relative; the time ratio HiGHS run / allocator median is printed.
+   With all-distinct weights the aggregated LP has one row per vehicle and HiGHS may not finish
+   within `--lp-time-limit`: then the ratio is a lower bound and optimality rests on the
+   certificate.
 
-Exit status 1 if any plan is infeasible or not exact, any cost disagrees, or the
-`allocate_arrays` median is not under 1 s.
+Exit status 1 if any plan is infeasible, not exact or not certified, any cost disagrees with a
+solved LP, or the `allocate_arrays` median is not under 1 s.
 """
 
 from __future__ import annotations
@@ -102,6 +107,8 @@ def instance(seed: int, weights: str) -> AllocationInstance:
     weight = CLASS_WEIGHT[cls]
     if weights == "continuous":
         weight = np.round(weight * cargo.uniform(0.8, 1.25, size=VEHICLES), 3)
+    elif weights == "uniform":
+        weight = np.round(cargo.uniform(0.5, 5.0, size=VEHICLES), 6)
     perishable = (cls == 3) | ((cls == 2) & (cargo.random(VEHICLES) < 0.5))
     shelf = cargo.choice(SHELF_LIFE_HOURS, size=VEHICLES)
     # capacity: ~85 % of demand, by gate share and hour-of-day profile, some closed hours
@@ -250,8 +257,8 @@ def run_case(seed: int, weights: str, repeats: int, lps: list[str], time_limit: 
     cost_arrays = result.cost / US_PER_HOUR
     print(f"vehicles {len(inst.vehicles):,}; slot capacity {sum(s.capacity for s in inst.slots):,}"
           f"; assigned {len(plan.assignments):,}; unassigned {len(plan.unassigned):,}")
-    print(f"flow network: {result.classes:,} classes, {result.nodes:,} nodes, {result.arcs:,} "
-          f"arcs; weight decimals {result.weight_decimals}; exact {result.exact}")
+    print(f"solver: {result.searches:,} insertions needed a search, {result.settled:,} slots "
+          f"settled in all; weight decimals {result.weight_decimals}; exact {result.exact}")
     print(f"feasibility (check_plan): {'ok' if not problems else problems[:5]}")
     print(f"allocate_arrays (solve):   {figures(wall_a, cpu_a)}")
     print(f"allocate (models in/out):  {figures(wall_m, cpu_m)}")
@@ -265,13 +272,18 @@ def run_case(seed: int, weights: str, repeats: int, lps: list[str], time_limit: 
     median = statistics.median(wall_a)
     for kind in lps:
         ref_cost, ref_time, status, n_cols = reference(inst, kind == "full", time_limit)
+        if status != "Optimal":  # e.g. the time limit: the certificate stands alone
+            print(f"HiGHS {kind} LP: {n_cols:,} columns, {status} after {ref_time:.0f} s: time "
+                  f"ratio HiGHS / allocate_arrays median >= {ref_time / median:,.0f}×",
+                  flush=True)
+            continue
         rel = abs(ref_cost - cost) / max(1.0, abs(ref_cost))
-        agree = status == "Optimal" and rel <= 1e-6
+        agree = rel <= 1e-6
         ok &= agree
-        verdict = "ok" if agree else "DISAGREES" if status == "Optimal" else "NOT SOLVED"
         print(f"HiGHS {kind} LP: {n_cols:,} columns, {status}, run {ref_time:.2f} s, cost "
-              f"{ref_cost:,.6f}, relative difference {rel:.1e} {verdict}; time ratio "
-              f"HiGHS / allocate_arrays median: {ref_time / median:,.0f}×", flush=True)
+              f"{ref_cost:,.6f}, relative difference {rel:.1e} {'ok' if agree else 'DISAGREES'};"
+              f" time ratio HiGHS / allocate_arrays median: {ref_time / median:,.0f}×",
+              flush=True)
     passed = ok and median < TARGET_S
     print(f"{'PASS' if passed else 'FAIL'}: allocate_arrays median {median:.3f} s vs "
           f"< {TARGET_S:.0f} s; plan feasible and optimal: {ok}")
@@ -282,14 +294,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--weights", nargs="+", default=["classes"],
-                        choices=["classes", "continuous"])
+                        choices=["classes", "continuous", "uniform"])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--lp", nargs="*", default=["aggregated"], choices=["aggregated", "full"],
                         help="HiGHS references to solve (none: --lp with no value)")
     parser.add_argument("--lp-time-limit", type=float, default=1800.0)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
-          f"{platform.python_version()}, NumPy {np.__version__}, OR-Tools {version('ortools')}, "
+          f"{platform.python_version()}, NumPy {np.__version__}, Numba {version('numba')}, "
           f"highspy {version('highspy')}; load average "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     results = [run_case(seed, w, args.repeats, args.lp, args.lp_time_limit)

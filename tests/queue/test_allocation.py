@@ -167,13 +167,15 @@ def to_arrays(instance: AllocationInstance) -> dict[str, Any]:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(instances(), st.sampled_from([0.0, 1.0, 1e9]))
-def test_time_chains_and_direct_arcs_give_the_same_optimum(data: dict[str, Any],
-                                                           node_cost: float) -> None:
-    """0: a chain wherever it saves an arc (exercises the chains' first-in-first-out split);
-    1e9: direct arcs only."""
+@given(instances(), st.integers(0, 2**32 - 1))
+def test_arrays_with_any_float_weights_give_the_lp_optimum(data: dict[str, Any],
+                                                          seed: int) -> None:
+    """Weights redrawn as arbitrary floats (rounded to 6 decimals: the exact range)."""
+    rng = np.random.default_rng(seed)
+    for v in data["vehicles"]:
+        v["weight"] = round(float(rng.choice([0.0, 1.0, rng.uniform(0, 10)])), 6)
     instance = parse_instance(data)
-    result = allocate_arrays(**to_arrays(instance), chain_node_cost=node_cost)
+    result = allocate_arrays(**to_arrays(instance))
     plan = Plan(
         assignments=[Assignment(vehicle=v.id, gate=instance.slots[k].gate,
                                 slot_start=instance.slots[k].start)
@@ -181,10 +183,32 @@ def test_time_chains_and_direct_arcs_give_the_same_optimum(data: dict[str, Any],
                      if k >= 0],
         unassigned=[v.id for v, k in zip(instance.vehicles, result.slot.tolist(), strict=True)
                     if k < 0])
-    assert check_plan(instance, plan) == []
+    assert check_plan(instance, plan) == [] and result.exact
     cost = plan_cost(instance, plan)
     assert result.cost / 3600 == pytest.approx(cost, rel=1e-9, abs=1e-9)
     assert cost == pytest.approx(lp_optimum(instance), rel=1e-6, abs=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(instances())
+def test_first_come_first_served_among_interchangeable_vehicles(data: dict[str, Any]) -> None:
+    """Same weight, same eligible slots: the one ready first never crosses later, and is never
+    left out while the other crosses (ties in ready time: the earlier id)."""
+    instance = parse_instance(data)
+    plan = allocate(instance)
+    end = instance.horizon_end + timedelta(days=365)
+    at = {v.id: end for v in instance.vehicles} | {a.vehicle: a.slot_start
+                                                   for a in plan.assignments}
+
+    def options(v: Any) -> frozenset[tuple[str, datetime]]:
+        return frozenset((s.gate, s.start) for s in instance.slots if s.capacity > 0
+                         and eligible(v, s))
+
+    vehicles = sorted(instance.vehicles, key=lambda v: (v.ready, v.id))
+    for k, a in enumerate(vehicles):
+        for b in vehicles[k + 1:]:
+            if a.weight == b.weight and options(a) == options(b):
+                assert at[a.id] <= at[b.id], (a.id, b.id)
 
 
 @settings(max_examples=50, deadline=None)
@@ -374,3 +398,32 @@ def test_command_names_a_missing_file(tmp_path: Path) -> None:
                                 ["allocate", str(missing), "--out", str(tmp_path / "p.json")])
     assert result.exit_code == 2
     assert "nowhere.json" in result.stderr
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["classes", "floats"]))
+def test_larger_random_instances_are_certified_optimal(seed: int, weights: str) -> None:
+    """Up to 3,000 vehicles over 3 gates × 24 slots (beyond what an LP per example allows):
+    the plan is feasible and the independent certificate (no negative cycle in the residual
+    graph) proves it optimal."""
+    from borderflow.queue.allocation_certificate import certify_arrays
+
+    rng = np.random.default_rng(seed)
+    n, gates, hours = int(rng.integers(1, 3000)), 3, 24
+    mask = rng.random((n, gates)) < 0.5
+    mask[np.arange(n), rng.integers(0, gates, n)] = True
+    ready = rng.integers(-3 * 60, hours * 60, n) * 60
+    weight = (rng.choice([1.0, 2.0, 3.0, 5.0], n) if weights == "classes"
+              else np.round(rng.uniform(0, 6, n), 6))
+    deadline = np.where(rng.random(n) < 0.3, ready + rng.integers(0, 12 * 3600, n), NO_DEADLINE)
+    arrays: dict[str, Any] = dict(
+        slot_gate=np.repeat(np.arange(gates), hours),
+        slot_start=np.tile(np.arange(hours) * 3600, gates),
+        slot_capacity=rng.poisson(0.8 * n / (gates * hours), gates * hours),
+        vehicle_ready=ready, vehicle_gates=mask, vehicle_weight=weight,
+        vehicle_deadline=deadline, unassigned_at=(hours + 6) * 3600)
+    result = allocate_arrays(**arrays)
+    assert result.exact
+    held = result.slot[result.slot >= 0]
+    assert (np.bincount(held, minlength=gates * hours) <= arrays["slot_capacity"]).all()
+    assert certify_arrays(**arrays, slot=result.slot) is not None

@@ -31,7 +31,8 @@ def allocate(
         "--out", "-o", help="Where to write PLAN.json (assignments, unassigned).")],
 ) -> None:
     """Assign vehicles to crossing slots at least total weighted wait (exact optimum)."""
-    # imported here: loading OR-Tools takes ~0.3 s, which the rest of the CLI need not pay
+    # imported here: loading Numba and the compiled solver takes ~0.5 s, which the rest of the
+    # CLI need not pay
     from borderflow.queue.allocation import InvalidInstance, parse_instance
     from borderflow.queue.allocation import allocate as allocate_plan
 

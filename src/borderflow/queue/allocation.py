@@ -7,15 +7,15 @@ A pure function of a snapshot: the live queue and the simulation call `allocate`
 start_s <= deadline_i (if given); no slot over capacity. Cost = Σ weight_i × (start_s − ready_i)
 hours over assigned vehicles + weight_i × (horizon_end + P − ready_i) over unassigned ones.
 
-**Method: one min-cost flow** (OR-Tools `SimpleMinCostFlow`, exact on integers). Vehicles with
-the same integer weight W and, per gate, the same first and last eligible slot (a deadline at or
-after a gate's last slot is no deadline there) form a class, supply = its size. Arcs: class →
-sink (unassigned, cost W·U); class → slot k (cost W·T_k) for k in its [first, last] at each
-gate, or, where a (gate, W, last) group shares enough, class → that group's *time chain* at
-`first` (chain k → k+1 costs 0, chain k → slot k costs W·T_k: waiting a slot longer costs
-W·Δt); slot → sink with the slot's capacity. Slots without capacity or after horizon_end + P
-(worse than unassigned) are left out. Node-arc incidence matrices are totally unimodular: the
-integral min-cost flow is the optimum of the LP.
+**Method: successive shortest paths over the slots** (`allocation_ssp`): vehicles are inserted
+heaviest first, each by a shortest augmenting path in the residual network with slot prices as
+potentials; the vehicle nodes are contracted away (an edge between two slots moves the cheapest
+vehicle between them: the lightest to a later slot, the heaviest to an earlier one), so a search
+runs over at most slots + 1 nodes. This is the textbook min-cost-flow algorithm on the
+transportation problem (vehicles × eligible slots, capacities, an "unassigned" sink); with
+integer costs it ends at an exact optimum of the LP, whose constraint matrix is totally
+unimodular. Slots without capacity or after horizon_end + P (worse than unassigned) are left
+out. Any plan can be checked independently with `allocation_certificate.certify_arrays`.
 
 **Integer costs and precision.** Times are integer microseconds (P rounded to the microsecond),
 counted from the earliest slot in units of the gcd of all slot offsets and U (hourly slots:
@@ -23,12 +23,13 @@ counted from the earliest slot in units of the gcd of all slot offsets and U (ho
 The integer objective is then a positive multiple of the true one plus a constant: **the plan is
 exactly optimal for weights with at most 6 decimals** (`exact`). Other weights are rounded to
 6 decimals; then cost − optimum <= 1e-6 × Σ_i |horizon_end + P − ready_i| weight·hours. If the
-int64 range is short (OR-Tools scales costs by nodes + 1), d is lowered and `exact` is False.
-The cost reported is summed in floats (math.fsum) from the plan itself.
+int64 range is short, d is lowered and `exact` is False. The cost reported is summed in floats
+(math.fsum) from the plan itself.
 
-**Expansion, determinism.** Chain flow is split first in, first out; in a class, vehicles in
-(ready, id) order take its slots in time order, the latest ready stay unassigned. The plan depends
-on the instance's content only (not its order): the same instance always gives the same plan.
+**Determinism, first come first served among equals.** Vehicles with the same weight and the
+same eligible slots are interchangeable: among them, the earlier ready (then the earlier in the
+arrays; `allocate` sorts by id) takes the earlier slot, and the latest ready stay unassigned.
+The plan depends on the instance's content only (not its order).
 """
 
 from __future__ import annotations
@@ -43,11 +44,11 @@ from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
-from ortools.graph.python import min_cost_flow
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from borderflow.errors import InvalidInput
+from borderflow.queue.allocation_ssp import solve
 
 NO_DEADLINE = int(np.iinfo(np.int64).max)
 """`vehicle_deadline` value meaning "no deadline" in `allocate_arrays`."""
@@ -55,7 +56,7 @@ MAX_WEIGHT_DECIMALS = 6
 US_PER_HOUR = 3_600_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-_COST_HEADROOM = (2**63 - 1) // 64  # OR-Tools needs |cost| × 2(nodes + 1) < 2^63; keep 32× spare
+_COST_HEADROOM = (2**63 - 1) // 64  # the solver adds a few weight × time terms; 16× spare
 _MAX_LISTED = 20
 
 IntArray = npt.NDArray[np.int64]
@@ -287,9 +288,10 @@ class ArrayAllocation:
     exact: bool
     """True: provably optimal (every weight has at most `weight_decimals` decimals)."""
     weight_decimals: int
-    classes: int  # size of the flow network: vehicle classes, nodes, arcs
-    nodes: int
-    arcs: int
+    searches: int
+    """Insertions that needed a shortest-path search beyond their cheapest slot."""
+    settled: int
+    """Slots settled over all searches (the solver's work)."""
 
 
 def allocate_arrays(
@@ -302,14 +304,10 @@ def allocate_arrays(
     vehicle_weight: npt.ArrayLike,
     vehicle_deadline: npt.ArrayLike | None = None,
     unassigned_at: int,
-    chain_node_cost: float = 32.0,
 ) -> ArrayAllocation:
     """Optimal allocation on arrays. Times are integers in one unit (e.g. microseconds since the
     epoch); `slot_gate` holds column indices of `vehicle_gates` (vehicles × gates, bool);
-    `vehicle_deadline` holds NO_DEADLINE for none. Members of a class are ordered by (ready,
-    position in the arrays). A group shares a chain when chain_node_cost × its nodes + its
-    entry arcs < its direct arcs (32: a chain node slows OR-Tools about as much as 30 arcs,
-    measured; 0: chain whenever it saves arcs). Any value gives the same optimal cost."""
+    `vehicle_deadline` holds NO_DEADLINE for none."""
     s_gate, s_start, s_cap, ready = (np.asarray(a, dtype=np.int64) for a in (
         slot_gate, slot_start, slot_capacity, vehicle_ready))
     mask = np.asarray(vehicle_gates, dtype=bool)
@@ -326,7 +324,7 @@ def allocate_arrays(
     if not (np.isfinite(weight).all() and (weight >= 0).all()):
         raise ValueError("weights must be finite and >= 0")
     if n == 0:
-        return ArrayAllocation(np.zeros(0, dtype=np.int64), 0.0, True, 0, 0, 0, 0)
+        return ArrayAllocation(np.zeros(0, dtype=np.int64), 0.0, True, 0, 0, 0)
 
     kept = np.flatnonzero((s_cap > 0) & (s_start <= unassigned_at))
     kept = kept[np.lexsort((s_start[kept], s_gate[kept]))]  # by gate, then time
@@ -347,21 +345,39 @@ def allocate_arrays(
 
     decimals, exact = _weight_decimals(weight)
     span = max(u_time, int(times.max()) if len(times) else 0, 1)
-    while True:
-        if float(weight.max()) * 10.0**decimals * span <= _COST_HEADROOM:
-            w_int = np.rint(weight * 10.0**decimals).astype(np.int64)
-            graph = _Graph(w_int, first, last, s_cap[kept], times, u_time, bounds,
-                           chain_node_cost)
-            if graph.fits():
-                break
+    while float(weight.max()) * 10.0**decimals * span > _COST_HEADROOM:
         if decimals == 0:
             raise ValueError("times and weights span too wide a range for exact integer costs")
         decimals, exact = decimals - 1, False
-    slot_of = np.append(kept, -1)[graph.solve(ready)]
+    w_int = np.rint(weight * 10.0**decimals).astype(np.int64)
+    ends = np.diff(bounds)
+    last_or_end = np.where(last >= 0, last, np.where(first >= 0, ends[None, :] - 1, -1))
+    order = np.lexsort((np.arange(n), ready, -w_int))  # heaviest first, then first ready
+    local, _, searches, settled = solve(order, w_int, first, last_or_end, times, bounds,
+                                        s_cap[kept], u_time)
+    gate_of = np.repeat(np.arange(n_gates), ends)
+    local = _first_come_among_equals(local, np.column_stack([w_int, first, last]), ready,
+                                     np.lexsort((gate_of, times)))
+    slot_of = np.append(kept, -1)[local]
     stop = np.append(s_start, unassigned_at)[slot_of]
     cost = math.fsum((weight * (stop - ready).astype(np.float64)).tolist())
-    return ArrayAllocation(slot_of, cost, exact, decimals, graph.n_classes, graph.n_nodes,
-                           len(graph.tails))
+    return ArrayAllocation(slot_of, cost, exact, decimals, searches, settled)
+
+
+def _first_come_among_equals(slot: IntArray, keys: IntArray, ready: IntArray,
+                             by_time: IntArray) -> IntArray:
+    """Within each group of interchangeable vehicles (same `keys` row: integer weight, first
+    and last eligible slot per gate), hand the group's slots out by (ready, position): the
+    earliest ready takes the earliest slot (`by_time`: kept slots in time order), the latest
+    stay unassigned (-1). Same cost, same slot counts."""
+    _, group, _ = _group_rows(keys)
+    rank = np.empty(len(by_time) + 1, dtype=np.int64)
+    rank[by_time] = np.arange(len(by_time))
+    rank[-1] = len(by_time)  # unassigned last
+    sequence = slot[np.lexsort((rank[slot], group))]
+    out = np.empty(len(slot), dtype=np.int64)
+    out[np.lexsort((np.arange(len(slot)), ready, group))] = sequence
+    return out
 
 
 def _weight_decimals(w: npt.NDArray[np.float64]) -> tuple[int, bool]:
@@ -381,119 +397,3 @@ def _group_rows(rows: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     inverse = np.empty(len(rows), dtype=np.int64)
     inverse[order] = np.cumsum(new) - 1
     return ordered[new], inverse, np.diff(np.append(np.flatnonzero(new), len(rows)))
-
-
-def _expand(lo: IntArray, hi: IntArray) -> tuple[IntArray, IntArray]:
-    """For ranges [lo_r, hi_r]: (range index, value) of every member, in order."""
-    length = np.maximum(hi - lo + 1, 0)
-    rep = np.repeat(np.arange(len(lo), dtype=np.int64), length)
-    start = np.repeat(np.cumsum(length) - length, length)
-    return rep, lo[rep] + np.arange(len(rep), dtype=np.int64) - start
-
-
-class _Graph:
-    """The network: nodes 0..C-1 the classes, C the sink, C+1+j kept slot j, then chain nodes."""
-
-    def __init__(self, w_int: IntArray, first: IntArray, last: IntArray, cap: IntArray,
-                 times: IntArray, u_time: int, bounds: IntArray, node_cost: float) -> None:
-        n_gates = first.shape[1]
-        keys, self.inverse, self.counts = _group_rows(np.column_stack([w_int, first, last]))
-        w_cls, c_first, c_last = keys[:, 0], keys[:, 1:1 + n_gates], keys[:, 1 + n_gates:]
-        n_cls = self.n_classes = len(keys)
-        n_slots = len(times)
-        self.n_nodes, n_chains = n_cls + 1 + n_slots, 0
-        self.arcs: list[tuple[IntArray, ...]] = []
-        self.n_arcs = 0
-        zero = np.zeros(0, dtype=np.int64)
-        # recorded for the expansion: direct (arc, class, slot); chain entries (arc, chain,
-        # position, class); chain exits (arc, slot), by chain then position
-        self.direct: list[tuple[IntArray, ...]] = [(zero, zero, zero)]
-        self.entry: list[tuple[IntArray, ...]] = [(zero, zero, zero, zero)]
-        self.exit: list[tuple[IntArray, ...]] = [(zero, zero)]
-        self._add(np.arange(n_cls), np.full(n_cls, n_cls), self.counts, w_cls * u_time)
-        self._add(n_cls + 1 + np.arange(n_slots), np.full(n_slots, n_cls), cap, 0 * cap)
-        for g in range(n_gates):
-            base, m = int(bounds[g]), int(bounds[g + 1] - bounds[g])
-            elig = np.flatnonzero(c_first[:, g] >= 0)
-            lo, hi = c_first[elig, g], np.where(c_last[elig, g] >= 0, c_last[elig, g], m - 1)
-            # classes with the same (weight, last slot) can share a chain ending there
-            group_keys, grp, size = _group_rows(np.column_stack([w_cls[elig], hi]))
-            w_grp, end = group_keys[:, 0], group_keys[:, 1]
-            p0 = np.full(len(group_keys), m, dtype=np.int64)
-            np.minimum.at(p0, grp, lo)
-            direct_arcs = np.bincount(grp, weights=hi - lo + 1, minlength=len(group_keys))
-            chained = node_cost * (end - p0 + 1) + size < direct_arcs
-            on_chain = chained[grp]
-            rep, pos = _expand(lo[~on_chain], hi[~on_chain])
-            arc_cls, slot = elig[~on_chain][rep], base + pos
-            arcs = self._add(arc_cls, n_cls + 1 + slot, self.counts[arc_cls],
-                             w_cls[arc_cls] * times[slot])
-            self.direct.append((arcs, arc_cls, slot))
-            ch = np.flatnonzero(chained)
-            p0_ch, length = p0[ch], end[ch] - p0[ch] + 1
-            start = self.n_nodes + np.cumsum(length) - length
-            self.n_nodes += int(length.sum())
-            total = np.bincount(grp, weights=self.counts[elig],
-                                minlength=len(group_keys))[ch].astype(np.int64)
-            rep, pos = _expand(p0_ch, end[ch])
-            node = start[rep] + pos - p0_ch[rep]
-            arcs = self._add(node, n_cls + 1 + base + pos, total[rep],
-                             w_grp[ch][rep] * times[base + pos])
-            self.exit.append((arcs, base + pos))
-            step = pos < end[ch][rep]
-            self._add(node[step], node[step] + 1, total[rep][step], 0 * node[step])
-            local = np.full(len(group_keys), -1, dtype=np.int64)
-            local[ch] = np.arange(len(ch))
-            e_cls, e_chain, e_pos = elig[on_chain], local[grp[on_chain]], lo[on_chain]
-            arcs = self._add(e_cls, start[e_chain] + e_pos - p0_ch[e_chain],
-                             self.counts[e_cls], 0 * e_cls)
-            self.entry.append((arcs, e_chain + n_chains, e_pos, e_cls))
-            n_chains += len(ch)
-        self.tails, self.heads, self.caps, self.costs = (
-            np.concatenate([a[i] for a in self.arcs]).astype(np.int64) for i in range(4))
-        gate_of = np.repeat(np.arange(n_gates), np.diff(bounds))
-        self.slot_rank = np.empty(n_slots + 1, dtype=np.int64)  # by (time, gate); -1 → last
-        self.slot_rank[np.lexsort((gate_of, times))] = np.arange(n_slots)
-        self.slot_rank[-1] = n_slots
-
-    def _add(self, tail: IntArray, head: IntArray, cap: IntArray, cost: IntArray) -> IntArray:
-        self.arcs.append((tail, head, cap, cost))
-        self.n_arcs += len(tail)
-        return np.arange(self.n_arcs - len(tail), self.n_arcs, dtype=np.int64)
-
-    def fits(self) -> bool:
-        largest = int(np.abs(self.costs).max()) if len(self.costs) else 0
-        return largest <= _COST_HEADROOM // (2 * (self.n_nodes + 1))
-
-    def solve(self, ready: IntArray) -> IntArray:
-        """Solve; each vehicle's kept-slot index, or -1."""
-        n_cls = self.n_classes
-        solver = min_cost_flow.SimpleMinCostFlow()
-        solver.add_arcs_with_capacity_and_unit_cost(self.tails, self.heads, self.caps, self.costs)
-        supply = np.zeros(self.n_nodes, dtype=np.int64)
-        supply[:n_cls], supply[n_cls] = self.counts, -int(self.counts.sum())
-        solver.set_nodes_supplies(np.arange(self.n_nodes, dtype=np.int64), supply)
-        if (status := solver.solve()) != solver.OPTIMAL:
-            raise RuntimeError(f"min-cost flow failed: {status}")
-        flow = solver.flows(np.arange(len(self.tails), dtype=np.int64)).astype(np.int64)
-        d_arc, d_cls, d_slot = (np.concatenate(x) for x in zip(*self.direct, strict=True))
-        e_arc, e_chain, e_pos, e_cls = (np.concatenate(x) for x in zip(*self.entry, strict=True))
-        x_arc, x_slot = (np.concatenate(x) for x in zip(*self.exit, strict=True))
-        # chain flow, first in first out: the k-th unit in leaves by the k-th unit out (the
-        # chains are concatenated; each one's inflow equals its outflow)
-        order = np.lexsort((e_cls, e_pos, e_chain))
-        cum_in, cum_out = np.cumsum(flow[e_arc[order]]), np.cumsum(flow[x_arc])
-        cuts = np.union1d(cum_in, cum_out)
-        cuts = cuts[cuts > 0]
-        starts = np.concatenate([np.zeros(min(len(cuts), 1), dtype=np.int64), cuts[:-1]])
-        # (class, kept slot or -1, count): unassigned, direct arcs, chain segments
-        cls_ = np.concatenate([np.arange(n_cls), d_cls,
-                               e_cls[order][np.searchsorted(cum_in, starts, side="right")]])
-        slot = np.concatenate([np.full(n_cls, -1), d_slot,
-                               x_slot[np.searchsorted(cum_out, starts, side="right")]])
-        count = np.concatenate([flow[:n_cls], flow[d_arc], cuts - starts])
-        take = np.lexsort((self.slot_rank[slot], cls_))
-        sequence = np.repeat(slot[take], count[take])
-        slot_of = np.empty(len(ready), dtype=np.int64)
-        slot_of[np.lexsort((np.arange(len(ready)), ready, self.inverse))] = sequence
-        return slot_of
