@@ -83,7 +83,8 @@ def _ssp(order, w, first, last, times, bounds, first_at, cap, u_time):
     settled = np.zeros(n_slots + 1, np.bool_)
     pred = np.full(n_slots + 1, -1, np.int64)
     pred_vehicle = np.full(n_slots + 1, -1, np.int64)
-    touched = np.empty(n_slots + 1, np.int64)
+    touched = np.empty(n_slots + 1, np.int64)  # every slot given a distance (to reset)
+    frontier = np.empty(n_slots + 1, np.int64)  # those not settled yet
     done = np.empty(n_slots + 1, np.int64)
     searches = 0
     pops = 0
@@ -101,28 +102,32 @@ def _ssp(order, w, first, last, times, bounds, first_at, cap, u_time):
                 dist[k] = wi * times[k] + beta[k]
                 pred[k] = -1
                 touched[n_touched] = k
+                frontier[n_touched] = k
                 n_touched += 1
         dist[sink] = wi * u_time
         pred[sink] = -1
         touched[n_touched] = sink
+        frontier[n_touched] = sink
         n_touched += 1
+        n_open = n_touched
         n_done = 0
         target = -1
         while True:
             best = _INF
-            j = -1
+            at = -1
             j_free = False  # among equal distances a slot with room (or T) ends the search
-            for q in range(n_touched):
-                k = touched[q]
-                if settled[k]:
-                    continue
+            for q in range(n_open):
+                k = frontier[q]
                 d = dist[k]
                 if d < best or (d == best and not j_free):
                     free = k == sink or count[k] < cap[k]
                     if d < best or free:
                         best = d
-                        j = k
+                        at = q
                         j_free = free
+            j = frontier[at]
+            n_open -= 1
+            frontier[at] = frontier[n_open]
             settled[j] = True
             done[n_done] = j
             n_done += 1
@@ -167,6 +172,8 @@ def _ssp(order, w, first, last, times, bounds, first_at, cap, u_time):
                             if dist[m] == _INF:
                                 touched[n_touched] = m
                                 n_touched += 1
+                                frontier[n_open] = m
+                                n_open += 1
                             dist[m] = nd
                             pred[m] = j
                             pred_vehicle[m] = m_id[q]
@@ -191,6 +198,8 @@ def _ssp(order, w, first, last, times, bounds, first_at, cap, u_time):
                             if dist[m] == _INF:
                                 touched[n_touched] = m
                                 n_touched += 1
+                                frontier[n_open] = m
+                                n_open += 1
                             dist[m] = nd
                             pred[m] = j
                             pred_vehicle[m] = m_id[q]
