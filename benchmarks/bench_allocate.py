@@ -242,6 +242,58 @@ def reference(inst: AllocationInstance, per_vehicle: bool,
     return cost + constant, elapsed, status, n_cols
 
 
+# -- other shapes ----------------------------------------------------------------------------------
+
+SHAPES: dict[str, dict[str, Any]] = {
+    "the issue's shape": {},
+    "equal weights": dict(weights="equal"),
+    "capacity 150 % of demand": dict(load=0.66),
+    "capacity 50 % of demand": dict(load=2.0),
+    "a deadline on every vehicle": dict(deadline_share=1.0),
+    "every gate eligible": dict(gate_share=1.0),
+    "one gate per vehicle": dict(gate_share=0.0),
+    "7 days of hourly slots": dict(slots=168),
+    "15-minute slots over 96 h": dict(slots=384, slot_seconds=900),
+    "12 gates": dict(gates=12, gate_share=0.2),
+}
+
+
+def shaped(seed: int, *, gates: int = 4, slots: int = 96, slot_seconds: int = 3600,
+           load: float = 1 / 0.85, weights: str = "uniform", deadline_share: float = 0.2,
+           gate_share: float = 0.5) -> dict[str, Any]:
+    """Arrays of a simpler generator than `instance()` (uniform ready times and capacities,
+    each gate eligible with `gate_share` besides a home gate, 6-decimal weights in [0.5, 5]
+    or all 1, deadlines within 48 h for `deadline_share`), for shapes beyond the issue's."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((VEHICLES, gates)) < gate_share
+    mask[np.arange(VEHICLES), rng.integers(0, gates, VEHICLES)] = True
+    horizon = slots * slot_seconds
+    ready = rng.integers(-3 * 3600, horizon - 3 * 3600, VEHICLES)
+    weight = (np.round(rng.uniform(0.5, 5, VEHICLES), 6) if weights == "uniform"
+              else np.ones(VEHICLES))
+    deadline = np.where(rng.random(VEHICLES) < deadline_share,
+                        ready + rng.integers(0, 48 * 3600, VEHICLES), 2**63 - 1)
+    return dict(slot_gate=np.repeat(np.arange(gates), slots),
+                slot_start=np.tile(np.arange(slots) * slot_seconds, gates),
+                slot_capacity=rng.poisson(VEHICLES / load / (gates * slots), gates * slots),
+                vehicle_ready=ready, vehicle_gates=mask, vehicle_weight=weight,
+                vehicle_deadline=deadline, unassigned_at=horizon + int(PENALTY_HOURS * 3600))
+
+
+def run_shapes(seed: int, repeats: int) -> bool:
+    print(f"\n== other shapes, 50,000 vehicles, seed {seed} ==", flush=True)
+    passed = True
+    for name, options in SHAPES.items():
+        raw = shaped(seed, **options)
+        result, wall, cpu = timed(lambda raw=raw: allocate_arrays(**raw), repeats)
+        certified = certify_arrays(**raw, slot=result.slot) is not None
+        passed &= certified and result.exact
+        print(f"{name:28s} {len(raw['slot_start']):5,} slots  {figures(wall, cpu)}; "
+              f"{result.searches:,} searches, {result.settled:,} settled; "
+              f"{'certified optimal' if certified else 'NOT OPTIMAL'}", flush=True)
+    return passed
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 
@@ -299,6 +351,8 @@ def main() -> int:
     parser.add_argument("--lp", nargs="*", default=["aggregated"], choices=["aggregated", "full"],
                         help="HiGHS references to solve (none: --lp with no value)")
     parser.add_argument("--lp-time-limit", type=float, default=1800.0)
+    parser.add_argument("--shapes", action="store_true",
+                        help="also time other shapes (more slots, gates, deadlines); certified")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
           f"{platform.python_version()}, NumPy {np.__version__}, Numba {version('numba')}, "
@@ -306,6 +360,8 @@ def main() -> int:
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     results = [run_case(seed, w, args.repeats, args.lp, args.lp_time_limit)
                for w in args.weights for seed in args.seeds]
+    if args.shapes:
+        results.append(run_shapes(args.seeds[0], args.repeats))
     print(f"\n{'PASS' if all(results) else 'FAIL'}: {sum(results)}/{len(results)} cases")
     return 0 if all(results) else 1
 
