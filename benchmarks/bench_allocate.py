@@ -245,7 +245,7 @@ def reference(inst: AllocationInstance, per_vehicle: bool,
 # -- other shapes ----------------------------------------------------------------------------------
 
 SHAPES: dict[str, dict[str, Any]] = {
-    "the issue's shape": {},
+    "4 gates x 96 hourly slots": {},
     "equal weights": dict(weights="equal"),
     "capacity 150 % of demand": dict(load=0.66),
     "capacity 50 % of demand": dict(load=2.0),
