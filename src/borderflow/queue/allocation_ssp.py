@@ -161,22 +161,9 @@ def _ssp(order, w, first, last, times, bounds, first_at, cap, u_time):
                     last_q = m_last[q, g]
                     if last_q < upto:
                         continue
-                    wb = m_w[q]
-                    c0 = dj - wb * tj
-                    for p in range(upto, last_q + 1):
-                        m = base + p
-                        if m == j or settled[m]:
-                            continue
-                        nd = c0 + wb * times[m] + beta[m]
-                        if nd < dist[m]:
-                            if dist[m] == _INF:
-                                touched[n_touched] = m
-                                n_touched += 1
-                                frontier[n_open] = m
-                                n_open += 1
-                            dist[m] = nd
-                            pred[m] = j
-                            pred_vehicle[m] = m_id[q]
+                    n_touched, n_open = _relax(
+                        base + upto, base + last_q + 1, j, dj, tj, m_w[q], m_id[q], times, beta,
+                        dist, settled, pred, pred_vehicle, touched, frontier, n_touched, n_open)
                     upto = last_q + 1
                 # earlier slots: heaviest first; a vehicle's window there is a suffix
                 # [first, fs − 1] (its deadline is at or after t_j)
@@ -187,22 +174,9 @@ def _ssp(order, w, first, last, times, bounds, first_at, cap, u_time):
                     f = m_first[q, g]
                     if f < 0 or f >= start:
                         continue
-                    wb = m_w[q]
-                    c0 = dj - wb * tj
-                    for p in range(f, start):
-                        m = base + p
-                        if settled[m]:
-                            continue
-                        nd = c0 + wb * times[m] + beta[m]
-                        if nd < dist[m]:
-                            if dist[m] == _INF:
-                                touched[n_touched] = m
-                                n_touched += 1
-                                frontier[n_open] = m
-                                n_open += 1
-                            dist[m] = nd
-                            pred[m] = j
-                            pred_vehicle[m] = m_id[q]
+                    n_touched, n_open = _relax(
+                        base + f, base + start, j, dj, tj, m_w[q], m_id[q], times, beta,
+                        dist, settled, pred, pred_vehicle, touched, frontier, n_touched, n_open)
                     start = f
         if n_done > 1:
             searches += 1
@@ -228,6 +202,28 @@ def _ssp(order, w, first, last, times, bounds, first_at, cap, u_time):
             dist[k] = _INF
             settled[k] = False
     return where, beta, searches, pops
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _relax(lo, hi, j, dj, tj, wb, b, times, beta, dist, settled, pred, pred_vehicle,
+           touched, frontier, n_touched, n_open):
+    """Offer slots lo..hi-1 (not j, not settled) the move of vehicle b (weight wb) from j:
+    distance dj − β_j + wb (t_m − t_j) + β_m. Returns the new list lengths."""
+    c0 = dj - wb * tj
+    for m in range(lo, hi):
+        if m == j or settled[m]:
+            continue
+        nd = c0 + wb * times[m] + beta[m]
+        if nd < dist[m]:
+            if dist[m] == _INF:
+                touched[n_touched] = m
+                n_touched += 1
+                frontier[n_open] = m
+                n_open += 1
+            dist[m] = nd
+            pred[m] = j
+            pred_vehicle[m] = b
+    return n_touched, n_open
 
 
 @njit(cache=True, nogil=True)
