@@ -326,12 +326,8 @@ def allocate_arrays(
     if n == 0:
         return ArrayAllocation(np.zeros(0, dtype=np.int64), 0.0, True, 0, 0, 0)
 
-    kept = np.flatnonzero((s_cap > 0) & (s_start <= unassigned_at))
-    kept = kept[np.lexsort((s_start[kept], s_gate[kept]))]  # by gate, then time
-    bounds = np.searchsorted(s_gate[kept], np.arange(n_gates + 1))
-    t_ref = min(int(s_start[kept].min()), unassigned_at) if len(kept) else unassigned_at
-    unit = int(np.gcd.reduce(np.append(s_start[kept] - t_ref, unassigned_at - t_ref))) or 1
-    times, u_time = (s_start[kept] - t_ref) // unit, (unassigned_at - t_ref) // unit
+    kept, bounds, _, times, u_time = slot_grid(s_gate, s_start, s_cap, unassigned_at,
+                                               n_gates)
     first = np.full((n, n_gates), -1, dtype=np.int64)  # first eligible slot, per gate
     last = np.full((n, n_gates), -1, dtype=np.int64)  # last one if the deadline binds, else -1
     for g in range(n_gates):
@@ -362,6 +358,21 @@ def allocate_arrays(
     stop = np.append(s_start, unassigned_at)[slot_of]
     cost = math.fsum((weight * (stop - ready).astype(np.float64)).tolist())
     return ArrayAllocation(slot_of, cost, exact, decimals, searches, settled)
+
+
+def slot_grid(s_gate: IntArray, s_start: IntArray, s_cap: IntArray, unassigned_at: int,
+              n_gates: int) -> tuple[IntArray, IntArray, int, IntArray, int]:
+    """The slots worth having (capacity > 0, not after `unassigned_at`: a later one is never
+    better than staying unassigned), by gate then time: (their indices, per-gate bounds into
+    them, the time unit = gcd of the offsets, their times and `unassigned_at` in that unit from
+    the earliest of them)."""
+    kept = np.flatnonzero((s_cap > 0) & (s_start <= unassigned_at))
+    kept = kept[np.lexsort((s_start[kept], s_gate[kept]))]
+    bounds = np.searchsorted(s_gate[kept], np.arange(n_gates + 1))
+    t_ref = min(int(s_start[kept].min()), unassigned_at) if len(kept) else unassigned_at
+    unit = int(np.gcd.reduce(np.append(s_start[kept] - t_ref, unassigned_at - t_ref))) or 1
+    return (kept, bounds, unit, (s_start[kept] - t_ref) // unit,
+            (unassigned_at - t_ref) // unit)
 
 
 def _first_come_among_equals(slot: IntArray, keys: IntArray, ready: IntArray,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from borderflow.queue.allocation import NO_DEADLINE, _weight_decimals
+from borderflow.queue.allocation import NO_DEADLINE, _weight_decimals, slot_grid
 
 IntArray = npt.NDArray[np.int64]
 _INF = np.int64(2**61)
@@ -73,16 +73,11 @@ def certify_arrays(
 
     # slots worth having (as the allocator): capacity > 0 and not after unassigned_at; a plan
     # may not use the others (capacity 0; later ones are never better than unassigned)
-    kept = np.flatnonzero((s_cap > 0) & (s_start <= unassigned_at))
     late = np.append(s_start, unassigned_at)[plan] > unassigned_at
     if (late & (w > 0)).any():  # unassigning such a vehicle saves cost
         return None
-    kept = kept[np.lexsort((s_start[kept], s_gate[kept]))]
     n_gates = mask.shape[1]
-    bounds = np.searchsorted(s_gate[kept], np.arange(n_gates + 1))
-    t_ref = min(int(s_start[kept].min()), unassigned_at) if len(kept) else unassigned_at
-    unit = int(np.gcd.reduce(np.append(s_start[kept] - t_ref, unassigned_at - t_ref))) or 1
-    times, u = (s_start[kept] - t_ref) // unit, (unassigned_at - t_ref) // unit
+    kept, bounds, unit, times, u = slot_grid(s_gate, s_start, s_cap, unassigned_at, n_gates)
     size = len(kept)
     if int(w.max(initial=0)) * max(u, int(times.max(initial=0)), 1) * (size + 2) >= _INF:
         raise ValueError("times and weights span too wide a range for exact integer costs")
